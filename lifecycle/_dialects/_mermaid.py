@@ -1,0 +1,56 @@
+"""Mermaid flowcharts of dialects, drawn like the seeds' diagrams.
+
+Solid arrows are progress and success; dotted arrows end in failure or cancellation (as in the
+Qualytics diagrams). Facts that share a move share an arrow. Tolerated facts are not drawn.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ._declare import START
+
+if TYPE_CHECKING:
+    from ._declare import Dialect
+
+__all__ = ["to_mermaid"]
+
+_STYLE = {
+    "succeeded": "fill:#d4f7d4,stroke:#2e7d32",
+    "failed": "fill:#fbd5d5,stroke:#c62828",
+    "cancelled": "fill:#eeeeee,stroke:#616161",
+}
+
+
+def _node(name: str) -> str:
+    return "start" if name == START else re.sub(r"\W", "_", name)
+
+
+def to_mermaid(dialect: Dialect) -> str:
+    lines = ["flowchart LR", "    start(( ))"]
+    for state in dialect.states.values():
+        text = f"{state.name} (extension)" if state.extension else state.name
+        lines.append(f'    {_node(state.name)}["{text}"]')
+    edges: dict[tuple[str, str], list[str]] = {}
+    for t in dialect.transitions:
+        if t.dest is None:
+            continue
+        text = t.label or t.fact
+        if t.when and not t.label:
+            text += "(" + ", ".join(f"{k}={v}" for k, v in t.when) + ")"
+        if t.extension:
+            text += " (extension)"
+        labels = edges.setdefault((t.source, t.dest), [])
+        if text not in labels:
+            labels.append(text)
+    for (source, dest), labels in edges.items():
+        arrow = "-.->" if dialect.states[dest].outcome in ("failed", "cancelled") else "-->"
+        label = "<br/>".join(labels).replace('"', "'")
+        lines.append(f'    {_node(source)} {arrow}|"{label}"| {_node(dest)}')
+    for outcome, style in _STYLE.items():
+        members = [_node(s.name) for s in dialect.states.values() if s.outcome == outcome]
+        if members:
+            lines.append(f"    classDef {outcome} {style}")
+            lines.append(f"    class {','.join(members)} {outcome}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,109 @@
+"""The one exception tree. Every error the library raises on purpose is a ``LifecycleError``::
+
+    LifecycleError
+     ├── InvalidTransition      a fact the stream's dialect does not accept in its current state
+     │    └── StreamClosed      the stream is terminal: no fact is accepted any more
+     ├── InvalidDialect         a dialect declaration that fails validation
+     ├── ConcurrencyError       the expected version of a stream did not match
+     │    └── IdempotencyConflict   some, not all, of a batch's event ids were already stored
+     ├── UnknownRun             no run (or container of it) by that id / name
+     ├── UnknownDialect         no dialect registered under that name
+     ├── CorruptLog             a replay or import input line that cannot be read
+     └── StoreError             the store itself failed (full disk, read-only file, not our file)
+
+Foreign errors (sqlite3, msgspec, OS) are translated where they enter, with the cause chained
+(``raise StoreError(...) from exc``). Every rejected append writes nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrencyError",
+    "CorruptLog",
+    "IdempotencyConflict",
+    "InvalidDialect",
+    "InvalidTransition",
+    "LifecycleError",
+    "StoreError",
+    "StreamClosed",
+    "UnknownDialect",
+    "UnknownRun",
+]
+
+
+class LifecycleError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class InvalidTransition(LifecycleError):
+    """A fact that the stream's dialect neither handles nor tolerates in the current state.
+
+    Carries what is needed to find it: ``dialect``, ``stream``, ``version`` (of the stream before
+    the fact), ``state`` and ``fact`` (the fact's type name).
+    """
+
+    def __init__(
+        self,
+        *,
+        dialect: str,
+        state: str,
+        fact: str,
+        stream: str | None = None,
+        version: int | None = None,
+        hint: str = "",
+    ) -> None:
+        self.dialect, self.state, self.fact = dialect, state, fact
+        self.stream, self.version = stream, version
+        where = f" on {stream!r} at version {version}" if stream is not None else ""
+        message = f"{dialect}: {fact} is not accepted in state {state!r}{where}"
+        super().__init__(f"{message}. {hint}" if hint else message)
+
+
+class StreamClosed(InvalidTransition):
+    """The stream is in a terminal state; terminal is final. Start a rerun or resume instead."""
+
+
+class InvalidDialect(LifecycleError):
+    """A dialect declaration failed validation; the message names the problem."""
+
+
+class ConcurrencyError(LifecycleError):
+    """The stream's version was not the one the append expected: someone else wrote first.
+    Re-read the stream and decide again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stream: str = "",
+        expected: int | None = None,
+        actual: int | None = None,
+    ) -> None:
+        self.stream, self.expected, self.actual = stream, expected, actual
+        super().__init__(message)
+
+
+class IdempotencyConflict(ConcurrencyError):
+    """A retried append overlapped only partly with what was stored: some event ids were
+    already there, others were not. A retry must re-send exactly the acknowledged batch."""
+
+
+class UnknownRun(LifecycleError):
+    """No run (or no container of that run) with that id."""
+
+
+class UnknownDialect(LifecycleError):
+    """No dialect registered under that name."""
+
+
+class CorruptLog(LifecycleError):
+    """A line of a replay or import input that cannot be read: ``file``, ``line`` and why."""
+
+    def __init__(self, file: str, line: int, why: str) -> None:
+        self.file, self.line, self.why = file, line, why
+        super().__init__(f"{file}:{line}: {why}")
+
+
+class StoreError(LifecycleError):
+    """The store could not do what was asked (full disk, read-only file, a file that is not a
+    lifecycle database, a newer schema). The cause is chained; nothing was partly written."""

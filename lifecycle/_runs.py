@@ -1,0 +1,583 @@
+"""The run service: create runs, record facts, read views — validated against the dialect.
+
+:class:`AsyncRuns` is the service; :class:`Runs` is the same methods, blocking, for scripts and
+notebooks (it runs an event loop in a worker thread through an anyio blocking portal).
+
+``record`` validates every fact against the stream's dialect before anything is written, then
+appends with the stream's expected version, so two writers (tasks or processes) cannot both
+decide from the same state: the loser re-reads and is validated again. Rules beyond the dialect:
+
+- ``Requested`` is written only by ``create`` (and ``rerun``/``resume``), never by ``record``.
+- A run becomes terminal only when all its containers are; the append checks their versions too.
+- Terminal is final: a terminal stream accepts nothing (``StreamClosed``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from functools import partial
+from types import TracebackType
+from typing import Any, Literal, ParamSpec, Self, TypeVar
+
+import anyio
+import anyio.from_thread
+
+from . import events as ev
+from ._canonical import START_SEQUENCE, stop_facts
+from ._dialects import Dialect
+from ._dialects import dialect as find_dialect
+from ._errors import (
+    ConcurrencyError,
+    IdempotencyConflict,
+    InvalidTransition,
+    StreamClosed,
+    UnknownRun,
+)
+from ._stores import RunStore, RunSummary, Write, open_store
+from ._views import RunFold, RunView, StreamFold, container_stream, run_stream
+
+__all__ = ["AsyncRuns", "Runs"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_RETRIES = 5
+_CACHE_LIMIT = 4096
+
+
+def summary_of(view: RunView) -> RunSummary:
+    """The read-model row of a view."""
+    return RunSummary(
+        run_id=view.run_id,
+        dialect=view.dialect,
+        operation=view.operation,
+        name=view.name,
+        state=view.state,
+        outcome=view.outcome,
+        terminal=view.terminal,
+        warning=view.warning,
+        version=view.version,
+        created_at=view.created_at,
+        started_at=view.started_at,
+        ended_at=view.ended_at,
+        original_run_id=view.original_run_id,
+        root_run_id=view.root_run_id,
+        job_version=view.job_version,
+        reason=view.reason,
+    )
+
+
+def _copy(acc: StreamFold) -> StreamFold:
+    clone = StreamFold.__new__(StreamFold)
+    for slot in StreamFold.__slots__:
+        setattr(clone, slot, getattr(acc, slot))
+    return clone
+
+
+class AsyncRuns:
+    """Runs on a store: ``async with AsyncRuns("sqlite:///runs.db") as runs: ...``.
+
+    ``store`` is a URL (``memory://``, ``sqlite:///path``) or a ``RunStore``; ``options`` go to
+    the store (e.g. ``durability="durable"``). ``poll_interval`` bounds how long ``follow`` waits
+    before looking again (other processes' appends are seen at least that often).
+    """
+
+    def __init__(
+        self, store: str | RunStore = "memory://", *, poll_interval: float = 0.5, **options: Any
+    ) -> None:
+        self.store: RunStore = open_store(store, **options)
+        self.poll_interval = poll_interval
+        self._cache: dict[int, RunFold] = {}
+        self._locks: dict[int, anyio.Lock] = {}
+
+    async def __aenter__(self) -> Self:
+        await self.store.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def _load(self, run_id: int, *, fresh: bool = True) -> RunFold:
+        """The run's open fold: from the cache, caught up with the store when ``fresh``."""
+        run = self._cache.get(run_id)
+        if run is None:
+            head = await self.store.read([run_stream(run_id)])
+            if not head or not isinstance(head[0].event, ev.Requested):
+                raise UnknownRun(f"no run {run_id} in {self.store.url}")
+            requested = head[0].event
+            run = RunFold(find_dialect(requested.dialect), run_id)
+            for record in head:
+                run.apply(record)
+            streams = [container_stream(run_id, c) for c in requested.containers]
+            for record in await self.store.read(streams) if streams else ():
+                run.apply(record)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._evict()
+            self._cache[run_id] = run
+        elif fresh and not run.terminal:
+            for record in await self.store.read(self._streams(run), after=self._position(run)):
+                run.apply(record)
+        return run
+
+    def _evict(self) -> None:
+        for run_id in [r for r, run in self._cache.items() if run.terminal][: _CACHE_LIMIT // 2]:
+            del self._cache[run_id]
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+
+    @staticmethod
+    def _streams(run: RunFold) -> list[str]:
+        containers = run.run.requested.containers if run.run.requested else ()
+        return [run_stream(run.run_id), *(container_stream(run.run_id, c) for c in containers)]
+
+    @staticmethod
+    def _position(run: RunFold) -> int:
+        return max([run.run.position, *(c.position for c in run.containers.values())])
+
+    async def get(self, run_id: int) -> RunView:
+        """The run's current view, containers included. Raises ``UnknownRun``."""
+        return (await self._load(run_id)).view()
+
+    async def history(self, run_id: int) -> list[ev.Recorded]:
+        """Every record of the run and its containers, in position order."""
+        run = await self._load(run_id, fresh=False)
+        return await self.store.read(self._streams(run))
+
+    async def list(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        dialect: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[RunSummary]:
+        """Runs from the read model, newest first, filtered by any of the arguments.
+        ``start_time``/``end_time`` bound the creation time; either may be omitted."""
+        return await self.store.list_runs(
+            name=name,
+            state=state,
+            dialect=dialect,
+            start_time=start_time,
+            end_time=end_time,
+            limit=limit,
+        )
+
+    async def follow(self, run_id: int) -> AsyncGenerator[ev.Recorded]:
+        """Every record of the run, then new ones as they are committed (logs included), until
+        the run is terminal. Other processes' appends are seen within ``poll_interval``."""
+        first = await self._load(run_id, fresh=False)
+        streams = self._streams(first)
+        seen = RunFold(first.dialect, run_id)
+        position = 0
+        while True:
+            for record in await self.store.read(streams, after=position):
+                seen.apply(record)
+                position = record.position
+                yield record
+            if seen.terminal:
+                return
+            with anyio.move_on_after(self.poll_interval):
+                await self.store.wait(position)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _lock(self, run_id: int) -> anyio.Lock:
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = anyio.Lock()
+        return lock
+
+    async def create(
+        self,
+        dialect: str | Dialect,
+        *,
+        operation: str | None = None,
+        containers: Sequence[str] = (),
+        name: str = "",
+        params: dict[str, Any] | None = None,
+        build: bool = False,
+        job_version: int | None = None,
+        mode: Literal["new", "rerun", "resume"] = "new",
+        original_run_id: int | None = None,
+        root_run_id: int | None = None,
+    ) -> RunView:
+        """Start a run: ``Requested`` on the run stream and on one stream per container, in one
+        atomic append. Raises ``UnknownDialect``, or ``InvalidTransition`` for an operation the
+        dialect does not have or containers it does not allow."""
+        d = find_dialect(dialect)
+        if operation is None:
+            operation = "run" if d.operations is None else ""
+            if not operation:
+                raise InvalidTransition(
+                    dialect=d.name,
+                    state="[*]",
+                    fact="Requested",
+                    hint=f"Pass operation=, one of: {', '.join(d.operations or ())}.",
+                )
+        names = list(containers)
+        if names and not d.has_containers(operation):
+            raise InvalidTransition(
+                dialect=d.name,
+                state="[*]",
+                fact="Requested",
+                hint=f"{d.name} {operation} runs have no containers; all work folds into the run.",
+            )
+        bad = [c for c in names if not c or "/" in c or not isinstance(c, str)]
+        if bad or len(set(names)) != len(names):
+            raise ValueError(f"container names must be unique, non-empty, without '/': {names}")
+        requested = ev.Requested(
+            dialect=d.name,
+            operation=operation,
+            name=name,
+            containers=tuple(names),
+            params=dict(params or {}),
+            mode=mode,
+            original_run_id=original_run_id,
+            root_run_id=root_run_id,
+            job_version=job_version,
+            build=build,
+        )
+        run_id = await self.store.next_run_id()
+        now = _dt.datetime.now(_dt.UTC)
+        run = RunFold(d, run_id)
+        run.run.apply(requested, now)
+        writes = [Write(stream=run_stream(run_id), events=(requested,), expected_version=0)]
+        for c in names:
+            fact = ev.Requested(
+                dialect=d.name,
+                operation=operation,
+                name=c,
+                mode=mode,
+                original_run_id=original_run_id,
+                root_run_id=root_run_id,
+                job_version=job_version,
+            )
+            run.stream(c).apply(fact, now)
+            writes.append(
+                Write(stream=container_stream(run_id, c), events=(fact,), expected_version=0)
+            )
+        records = await self.store.append(writes, summaries=[summary_of(run.view())], at=now)
+        for record in records:  # positions only: the facts are already folded
+            run.stream(
+                None if record.stream == writes[0].stream else record.stream.partition("/")[2]
+            ).position = record.position
+        self._cache[run_id] = run
+        return run.view()
+
+    async def record(
+        self,
+        run_id: int,
+        facts: ev.Fact | Iterable[ev.Fact],
+        *,
+        container: str | None = None,
+        event_ids: Sequence[str] | None = None,
+    ) -> builtins.list[ev.Recorded]:
+        """Validate and append one fact or an atomic batch to the run (or one container).
+
+        Raises ``UnknownRun``, ``InvalidTransition`` / ``StreamClosed`` (nothing is written),
+        ``IdempotencyConflict``. A retry with the same ``event_ids`` returns the original records.
+        """
+        batch = [facts] if isinstance(facts, ev.Fact) else list(facts)
+        if not batch:
+            return []
+        ids = tuple(event_ids) if event_ids is not None else tuple(ev.new_event_id() for _ in batch)
+        async with self._lock(run_id):
+            for attempt in range(_RETRIES):
+                run = await self._load(run_id, fresh=attempt > 0)
+                try:
+                    return await self._record(run, batch, container, ids)
+                except IdempotencyConflict:
+                    raise
+                except ConcurrencyError:
+                    self._cache.pop(run_id, None)  # someone else wrote: re-read, decide again
+                except InvalidTransition:
+                    if attempt == 0 and event_ids is not None:
+                        # maybe a retry of an append whose acknowledgement was lost
+                        stored = await self._replayed(run, ids)
+                        if stored is not None:
+                            return stored
+                    raise
+            raise ConcurrencyError(f"run {run_id}: gave up after {_RETRIES} conflicting writes")
+
+    async def _replayed(
+        self, run: RunFold, ids: tuple[str, ...]
+    ) -> builtins.list[ev.Recorded] | None:
+        records = {r.event_id: r for r in await self.store.read(self._streams(run))}
+        found = [records.get(i) for i in ids]
+        return found if all(found) else None  # type: ignore[return-value]
+
+    async def _record(
+        self,
+        run: RunFold,
+        batch: builtins.list[ev.Fact],
+        container: str | None,
+        ids: tuple[str, ...],
+    ) -> builtins.list[ev.Recorded]:
+        requested = run.run.requested
+        if container is not None and (requested is None or container not in requested.containers):
+            known = ", ".join(requested.containers) if requested else ""
+            raise UnknownRun(
+                f"run {run.run_id} has no container {container!r} (containers: {known or 'none'})"
+            )
+        acc = run.stream(container)
+        now = _dt.datetime.now(_dt.UTC)
+        trial = _copy(acc)
+        for fact in batch:
+            if isinstance(fact, ev.Requested):
+                raise InvalidTransition(
+                    dialect=acc.dialect.name,
+                    state=trial.state,
+                    fact="Requested",
+                    stream=acc.stream,
+                    version=trial.version,
+                    hint="Requested is written by create(), rerun() and resume() only.",
+                )
+            trial.apply(fact, now)
+        writes = [
+            Write(
+                stream=acc.stream, events=tuple(batch), expected_version=acc.version, event_ids=ids
+            )
+        ]
+        summaries: builtins.list[RunSummary] = []
+        if container is None and trial.state is not acc.state:
+            if trial.outcome is not None:
+                active = [n for n, c in run.containers.items() if c.outcome is None]
+                if active:
+                    raise InvalidTransition(
+                        dialect=acc.dialect.name,
+                        state=acc.state,
+                        fact=type(batch[-1]).__name__,
+                        stream=acc.stream,
+                        version=acc.version,
+                        hint=f"Containers {active} are still active: a terminal run has only "
+                        "terminal containers. End them first, or abort() the run.",
+                    )
+                writes += [
+                    Write(stream=c.stream, expected_version=c.version)
+                    for c in run.containers.values()
+                ]
+            summaries.append(summary_of(self._with(run, None, trial).view()))
+        records = await self.store.append(writes, summaries=summaries, at=now)
+        trial.position = records[-1].position
+        if container is None:
+            run.run = trial
+        else:
+            run.containers[container] = trial
+        return records
+
+    @staticmethod
+    def _with(run: RunFold, container: str | None, acc: StreamFold) -> RunFold:
+        clone = RunFold(run.dialect, run.run_id)
+        clone.run = acc if container is None else run.run
+        clone.containers = dict(run.containers)
+        if container is not None:
+            clone.containers[container] = acc
+        return clone
+
+    async def abort(self, run_id: int, *, by: str = "user", reason: str = "user") -> RunView:
+        """Stop the run and every active container, in one atomic append:
+        ``StopRequested`` → ``StoppingStarted`` → ``Stopped`` where each dialect accepts them
+        (Domino: StopRequested → Stopping → Stopped; Qualytics: Aborted). Raises ``StreamClosed``
+        if the run is already terminal."""
+        async with self._lock(run_id):
+            for _ in range(_RETRIES):
+                run = await self._load(run_id)
+                if run.terminal:
+                    raise StreamClosed(
+                        dialect=run.dialect.name,
+                        state=run.run.state,
+                        fact="StopRequested",
+                        stream=run.run.stream,
+                        version=run.run.version,
+                        hint=f"Run {run_id} has already ended; there is nothing to abort.",
+                    )
+                now = _dt.datetime.now(_dt.UTC)
+                writes: builtins.list[Write] = []
+                trial = self._with(run, None, _copy(run.run))
+                for name, acc in run.containers.items():
+                    facts = stop_facts(acc.dialect, acc.state, reason="user", by=by)
+                    if facts:
+                        trial.containers[name] = self._applied(acc, facts, now)
+                    writes.append(
+                        Write(stream=acc.stream, events=tuple(facts), expected_version=acc.version)
+                    )
+                facts = stop_facts(run.dialect, run.run.state, reason=reason, by=by)
+                trial.run = self._applied(run.run, facts, now)
+                writes.insert(
+                    0,
+                    Write(
+                        stream=run.run.stream, events=tuple(facts), expected_version=run.run.version
+                    ),
+                )
+                try:
+                    records = await self.store.append(
+                        writes, summaries=[summary_of(trial.view())], at=now
+                    )
+                except ConcurrencyError:
+                    self._cache.pop(run_id, None)
+                    continue
+                for record in records:
+                    _, _, c = record.stream.partition("/")
+                    (trial.containers[c] if c else trial.run).position = record.position
+                self._cache[run_id] = trial
+                return trial.view()
+        raise ConcurrencyError(f"run {run_id}: gave up after {_RETRIES} conflicting writes")
+
+    @staticmethod
+    def _applied(acc: StreamFold, facts: Sequence[ev.Fact], now: _dt.datetime) -> StreamFold:
+        clone = _copy(acc)
+        for fact in facts:
+            clone.apply(fact, now)
+        return clone
+
+    async def rerun(self, run_id: int, **changes: Any) -> RunView:
+        """A new run of the same dialect, operation, name, containers and params, with
+        ``mode="rerun"`` and the lineage set; the original is never reopened. ``changes``
+        override fields of the new ``Requested`` (e.g. ``job_version=``)."""
+        return await self._again(run_id, "rerun", changes)
+
+    async def resume(self, run_id: int, **changes: Any) -> RunView:
+        """Like ``rerun``, with ``mode="resume"``: containers that succeeded in the original run
+        are completed at once in the new one, with ``cached_from`` set (and their stored result
+        carried over); the others start afresh."""
+        original = await self.get(run_id)
+        view = await self._again(run_id, "resume", changes)
+        for name, c in original.containers.items():
+            if c.outcome == "succeeded" and name in view.containers:
+                facts: builtins.list[ev.Fact] = list(START_SEQUENCE)
+                if c.result is not None:
+                    facts.append(c.result)
+                facts.append(ev.ExecutionSucceeded(cached_from=c.cached_from or run_id))
+                await self.record(view.run_id, facts, container=name)
+        return await self.get(view.run_id)
+
+    async def _again(
+        self, run_id: int, mode: Literal["rerun", "resume"], changes: dict[str, Any]
+    ) -> RunView:
+        original = await self._load(run_id)
+        req = original.run.requested
+        assert req is not None  # _load guarantees a Requested head
+        if not original.terminal:
+            raise InvalidTransition(
+                dialect=req.dialect,
+                state=original.run.state,
+                fact="Requested",
+                stream=run_stream(run_id),
+                hint=f"Run {run_id} is still active; a {mode} "
+                "creates a new run from a terminal one. Abort it first.",
+            )
+        fields: dict[str, Any] = {
+            "operation": req.operation,
+            "containers": req.containers,
+            "name": req.name,
+            "params": req.params,
+            "build": req.build,
+            "job_version": req.job_version,
+        }
+        fields.update(changes)
+        return await self.create(
+            req.dialect,
+            mode=mode,
+            original_run_id=run_id,
+            root_run_id=req.root_run_id or run_id,
+            **fields,
+        )
+
+
+# -- blocking -------------------------------------------------------------------------------------
+
+
+class Runs:
+    """The blocking twin of :class:`AsyncRuns`: ``with Runs("sqlite:///runs.db") as runs: ...``.
+
+    Same methods, same arguments; it runs an asyncio loop in a worker thread. ``follow`` returns
+    an ordinary iterator.
+    """
+
+    def __init__(self, store: str | RunStore = "memory://", **options: Any) -> None:
+        self.runs = AsyncRuns(store, **options)
+        self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+
+    def __enter__(self) -> Self:
+        self._portal_cm = anyio.from_thread.start_blocking_portal("asyncio")
+        self._portal = self._portal_cm.__enter__()
+        try:
+            self._portal.call(self.runs.__aenter__)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._portal_cm is not None and self._portal is not None:
+            try:
+                self._portal.call(self.runs.aclose)
+            finally:
+                self._portal_cm.__exit__(None, None, None)
+                self._portal_cm = self._portal = None
+
+    def _call(self, fn: Callable[P, Any], *args: P.args, **kwargs: P.kwargs) -> Any:
+        if self._portal is None:
+            raise RuntimeError("use Runs as a context manager: with Runs(url) as runs: ...")
+        return self._portal.call(partial(fn, *args, **kwargs))
+
+    def create(self, dialect: str | Dialect, **kwargs: Any) -> RunView:
+        return self._call(self.runs.create, dialect, **kwargs)  # type: ignore[no-any-return]
+
+    def record(
+        self, run_id: int, facts: ev.Fact | Iterable[ev.Fact], **kwargs: Any
+    ) -> builtins.list[ev.Recorded]:
+        return self._call(self.runs.record, run_id, facts, **kwargs)  # type: ignore[no-any-return]
+
+    def get(self, run_id: int) -> RunView:
+        return self._call(self.runs.get, run_id)  # type: ignore[no-any-return]
+
+    def history(self, run_id: int) -> builtins.list[ev.Recorded]:
+        return self._call(self.runs.history, run_id)  # type: ignore[no-any-return]
+
+    def list(self, **kwargs: Any) -> builtins.list[RunSummary]:
+        return self._call(self.runs.list, **kwargs)  # type: ignore[no-any-return]
+
+    def abort(self, run_id: int, **kwargs: Any) -> RunView:
+        return self._call(self.runs.abort, run_id, **kwargs)  # type: ignore[no-any-return]
+
+    def rerun(self, run_id: int, **kwargs: Any) -> RunView:
+        return self._call(self.runs.rerun, run_id, **kwargs)  # type: ignore[no-any-return]
+
+    def resume(self, run_id: int, **kwargs: Any) -> RunView:
+        return self._call(self.runs.resume, run_id, **kwargs)  # type: ignore[no-any-return]
+
+    def follow(self, run_id: int) -> Iterator[ev.Recorded]:
+        agen = self.runs.follow(run_id)
+        try:
+            while True:
+                try:
+                    yield self._call(agen.__anext__)
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._call(agen.aclose)

@@ -1,0 +1,199 @@
+"""The store interface, in two capability layers.
+
+:class:`EventStore` is what any event log must do — four methods: ``append`` (atomic, with
+expected versions and idempotent event ids), ``read`` (some streams), ``read_all`` (everything
+after a global position) and ``wait`` (until something new is committed). :class:`RunStore` adds
+what the run service needs on top: run ids, the ``runs`` read model kept in the same transaction
+as the facts, and blobs for cached results.
+
+Guarantees every backend gives (``lifecycle.testing.check_event_store`` proves them):
+
+1. **Atomic append** — every fact of one ``append`` call, across all its writes, is stored, or
+   none is.
+2. **Expected version** per stream — ``None`` (any), ``0`` (the stream must not exist) or ``n``
+   (it must be at version ``n``) — checked inside the write lock.
+3. **Idempotent retry** — re-sending an acknowledged append (same event ids) returns the original
+   records and writes nothing; a partial overlap raises ``IdempotencyConflict``.
+4. **Dense versions** 1..n per stream; a global ``position`` that increases in commit order, so a
+   reader that resumes after the last position it saw never skips an event.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import msgspec
+
+from lifecycle import events as ev
+from lifecycle._errors import ConcurrencyError, IdempotencyConflict
+
+__all__ = ["EventStore", "RunStore", "RunSummary", "Write", "check_expected", "resolve_retry"]
+
+
+class Write(msgspec.Struct, frozen=True, kw_only=True):
+    """Facts to append to one stream. ``events`` may be empty: then the write only checks
+    ``expected_version`` (how a run-level fact asserts its containers did not move)."""
+
+    stream: str
+    events: tuple[ev.Fact, ...] = ()
+    expected_version: int | None = None
+    event_ids: tuple[str, ...] | None = None
+
+    def ids(self) -> tuple[str, ...]:
+        """The event ids, made fresh (time-ordered) where the caller gave none."""
+        if self.event_ids is None:
+            return tuple(ev.new_event_id() for _ in self.events)
+        if len(self.event_ids) != len(self.events):
+            raise ValueError(
+                f"{self.stream}: {len(self.events)} events but {len(self.event_ids)} event ids"
+            )
+        return self.event_ids
+
+
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the ``runs`` read model: what listings show, without the containers.
+    Derived from the log and rebuildable from it."""
+
+    run_id: int
+    dialect: str
+    operation: str
+    name: str
+    state: str
+    outcome: str | None
+    terminal: bool
+    warning: bool
+    version: int
+    created_at: _dt.datetime | None = None
+    started_at: _dt.datetime | None = None
+    ended_at: _dt.datetime | None = None
+    original_run_id: int | None = None
+    root_run_id: int | None = None
+    job_version: int | None = None
+    reason: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.run_id
+
+
+class EventStore(ABC):
+    """An append-only log of streams. Use as ``async with store:``; ``aclose`` releases it."""
+
+    url: str = ""
+
+    @abstractmethod
+    async def append(
+        self,
+        writes: Sequence[Write],
+        *,
+        summaries: Sequence[RunSummary] = (),
+        at: _dt.datetime | None = None,
+    ) -> list[ev.Recorded]:
+        """Append atomically; return the records in the order given.
+
+        ``summaries`` are upserted into the read model in the same transaction; ``at`` is the
+        ``recorded_at`` of every record (now, in UTC, when not given). Raises
+        ``ConcurrencyError`` (an expected version did not match), ``IdempotencyConflict`` (event
+        ids partly stored already), ``StoreError`` (the backend failed). Nothing is written then.
+        """
+
+    @abstractmethod
+    async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
+        """Records of these streams with a position greater than ``after``, in position order."""
+
+    @abstractmethod
+    async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
+        """Every record with a position greater than ``after``, in position order."""
+
+    @abstractmethod
+    async def wait(self, after: int) -> int:
+        """Return the head position as soon as it is greater than ``after``. Bound the wait
+        with a cancel scope (``anyio.move_on_after``): this method has no timeout of its own."""
+
+    async def aclose(self) -> None:  # noqa: B027  (optional: most backends hold nothing)
+        """Release what the store holds. Idempotent."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class RunStore(EventStore):
+    """An event store that also keeps what the run service needs."""
+
+    @abstractmethod
+    async def next_run_id(self) -> int:
+        """A new positive run id, never handed out before."""
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        dialect: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        """Runs from the read model, newest first; ``start_time``/``end_time`` bound when the run
+        was created (either may be omitted)."""
+
+    @abstractmethod
+    async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
+        """Replace the whole read model (rebuilding it from the log)."""
+
+    @abstractmethod
+    async def put_blob(self, key: str, data: bytes) -> None:
+        """Keep ``data`` under ``key`` (results of containers). Overwrites."""
+
+    @abstractmethod
+    async def get_blob(self, key: str) -> bytes | None:
+        """The bytes kept under ``key``, or ``None``."""
+
+
+# -- shared rules, so every backend words its errors the same way ---------------------------------
+
+
+def check_expected(stream: str, expected: int | None, actual: int) -> None:
+    """Raise ``ConcurrencyError`` unless ``actual`` satisfies ``expected``."""
+    if expected is not None and expected != actual:
+        wanted = "not to exist" if expected == 0 else f"to be at version {expected}"
+        raise ConcurrencyError(
+            f"expected {stream!r} {wanted}, but it is at version {actual}; "
+            "someone else appended first: re-read the stream and decide again",
+            stream=stream,
+            expected=expected,
+            actual=actual,
+        )
+
+
+def resolve_retry(
+    ids: Sequence[str], stored: Sequence[ev.Recorded | None]
+) -> list[ev.Recorded] | None:
+    """Given the records already stored under ``ids`` (``None`` where absent): all present → the
+    original records (an idempotent retry); none present → ``None`` (go ahead and write); some →
+    ``IdempotencyConflict``."""
+    if len(set(ids)) != len(ids):
+        raise IdempotencyConflict("the same event id appears twice in one append")
+    present = [r for r in stored if r is not None]
+    if not present:
+        return None
+    if len(present) == len(stored):
+        return present
+    missing = [i for i, r in zip(ids, stored, strict=True) if r is None]
+    raise IdempotencyConflict(
+        f"{len(present)} of {len(ids)} event ids were already stored (missing: {missing[:3]}…); "
+        "a retry must re-send exactly the batch that was sent before"
+    )

@@ -1,0 +1,126 @@
+"""``memory://``: the whole store in a few dicts, for tests and embedding.
+
+Works on asyncio and trio. Every append runs without an ``await`` between its checks and its
+writes, so it is atomic with respect to every other task of the event loop. Nothing survives the
+process.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+
+import anyio
+
+from lifecycle import events as ev
+
+from ._base import RunStore, RunSummary, Write, check_expected, resolve_retry
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(RunStore):
+    """An in-process store. ``url`` is ``memory://``."""
+
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._log: list[ev.Recorded] = []
+        self._streams: dict[str, list[ev.Recorded]] = {}
+        self._by_id: dict[str, ev.Recorded] = {}
+        self._summaries: dict[int, RunSummary] = {}
+        self._blobs: dict[str, bytes] = {}
+        self._run_ids = 0
+        self._changed: anyio.Event | None = None
+
+    async def append(
+        self,
+        writes: Sequence[Write],
+        *,
+        summaries: Sequence[RunSummary] = (),
+        at: _dt.datetime | None = None,
+    ) -> list[ev.Recorded]:
+        ids = [w.ids() for w in writes]
+        flat = [i for group in ids for i in group]
+        retry = resolve_retry(flat, [self._by_id.get(i) for i in flat])
+        if retry is not None:
+            return retry
+        for w in writes:
+            check_expected(w.stream, w.expected_version, len(self._streams.get(w.stream, ())))
+        now = at or _dt.datetime.now(_dt.UTC)
+        out: list[ev.Recorded] = []
+        position = len(self._log)
+        for w, group in zip(writes, ids, strict=True):
+            stream = self._streams.setdefault(w.stream, [])
+            for fact, event_id in zip(w.events, group, strict=True):
+                position += 1
+                record = ev.Recorded(
+                    stream=w.stream,
+                    version=len(stream) + 1,
+                    position=position,
+                    event_id=event_id,
+                    recorded_at=now,
+                    event=fact,  # type: ignore[arg-type]
+                )
+                stream.append(record)
+                out.append(record)
+        self._log.extend(out)
+        self._by_id.update((r.event_id, r) for r in out)
+        for summary in summaries:
+            self._summaries[summary.run_id] = summary
+        if out and self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        return out
+
+    async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
+        found = [r for s in streams for r in self._streams.get(s, ()) if r.position > after]
+        if len(streams) > 1:
+            found.sort(key=lambda r: r.position)
+        return found
+
+    async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
+        # positions are 1..n with no gaps here, so the log is indexable by position
+        end = len(self._log) if limit is None else min(len(self._log), after + limit)
+        return self._log[max(after, 0) : end]
+
+    async def wait(self, after: int) -> int:
+        while len(self._log) <= after:
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
+        return len(self._log)
+
+    async def next_run_id(self) -> int:
+        self._run_ids += 1
+        return self._run_ids
+
+    async def list_runs(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        dialect: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        rows = [
+            s
+            for s in self._summaries.values()
+            if (name is None or s.name == name)
+            and (state is None or s.state == state)
+            and (dialect is None or s.dialect == dialect)
+            and (start_time is None or (s.created_at is not None and s.created_at >= start_time))
+            and (end_time is None or (s.created_at is not None and s.created_at <= end_time))
+        ]
+        rows.sort(key=lambda s: s.run_id, reverse=True)
+        return rows[:limit] if limit is not None else rows
+
+    async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
+        self._summaries = {s.run_id: s for s in summaries}
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        self._blobs[key] = bytes(data)
+
+    async def get_blob(self, key: str) -> bytes | None:
+        return self._blobs.get(key)

@@ -1,0 +1,340 @@
+"""Facts: what happened to a run or a container, shared by every dialect.
+
+Each fact is a frozen, keyword-only, tagged :class:`msgspec.Struct`. The tag is the class name and
+is the stable storage token: renaming a class is a breaking change, adding a field *with a default*
+is not (msgspec's schema-evolution rules). Old shapes that cannot be read that way are mapped to
+new ones by the upcasters registered with :func:`register_upcaster`.
+
+A store wraps every fact it keeps in a :class:`Recorded` envelope: which stream, which version of
+that stream, which global position, which idempotency key, and when.
+
+Encoders and decoders are built once, here, and shared (msgspec's performance advice).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Final, Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "BuildFailed",
+    "BuildStarted",
+    "BuildSucceeded",
+    "ExecutionFailed",
+    "ExecutionStarted",
+    "ExecutionSucceeded",
+    "Fact",
+    "FactType",
+    "FinishingStarted",
+    "ImagePullStarted",
+    "InfrastructureFailed",
+    "LogRecorded",
+    "OutOfMemory",
+    "PreparationStarted",
+    "Recorded",
+    "Requested",
+    "ResourcesAssigned",
+    "ResourcesRequested",
+    "ResultStored",
+    "ScheduleArmed",
+    "ScheduleExpired",
+    "StopRequested",
+    "Stopped",
+    "StoppingStarted",
+    "decode_fact",
+    "decode_facts",
+    "decode_recorded_json",
+    "encode_fact",
+    "encode_recorded_json",
+    "fact_types",
+    "new_event_id",
+    "register_upcaster",
+]
+
+
+class Fact(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """Base of every fact. Never instantiated itself; its subclasses form one tagged union."""
+
+
+# -- the stream is created ------------------------------------------------------------------------
+
+
+class Requested(Fact, frozen=True, kw_only=True, tag=True):
+    """The stream is created: a run (or one container of a run) was asked for.
+
+    ``mode`` says why: a ``new`` run, or a ``rerun`` / ``resume`` of ``original_run_id`` (whose
+    lineage starts at ``root_run_id``). ``build`` asks for an image build first (Datatailr).
+    """
+
+    dialect: str
+    operation: str = "run"
+    name: str = ""
+    containers: tuple[str, ...] = ()
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    mode: Literal["new", "rerun", "resume"] = "new"
+    original_run_id: int | None = None
+    root_run_id: int | None = None
+    job_version: int | None = None
+    build: bool = False
+
+
+# -- build and schedule ---------------------------------------------------------------------------
+
+
+class BuildStarted(Fact, frozen=True, kw_only=True, tag=True):
+    """An image build began."""
+
+    image: str = ""
+
+
+class BuildSucceeded(Fact, frozen=True, kw_only=True, tag=True):
+    """The image is built."""
+
+    image: str = ""
+    version: int | None = None
+
+
+class BuildFailed(Fact, frozen=True, kw_only=True, tag=True):
+    """The build failed (a bad dependency, a syntax error)."""
+
+    reason: str = ""
+
+
+class ScheduleArmed(Fact, frozen=True, kw_only=True, tag=True):
+    """Waiting for the next scheduled time."""
+
+    due_at: _dt.datetime | None = None
+
+
+class ScheduleExpired(Fact, frozen=True, kw_only=True, tag=True):
+    """The schedule's end date has passed."""
+
+    end: _dt.datetime | None = None
+
+
+# -- getting onto a machine -----------------------------------------------------------------------
+
+
+class ResourcesRequested(Fact, frozen=True, kw_only=True, tag=True):
+    """Waiting for compute of a hardware ``tier``."""
+
+    tier: str = ""
+
+
+class ResourcesAssigned(Fact, frozen=True, kw_only=True, tag=True):
+    """A node or executor took the work."""
+
+    node: str = ""
+
+
+class PreparationStarted(Fact, frozen=True, kw_only=True, tag=True):
+    """Files are being copied to the executor."""
+
+
+class ImagePullStarted(Fact, frozen=True, kw_only=True, tag=True):
+    """The image is being fetched."""
+
+    image: str = ""
+
+
+# -- execution ------------------------------------------------------------------------------------
+
+
+class ExecutionStarted(Fact, frozen=True, kw_only=True, tag=True):
+    """User code is running."""
+
+
+class LogRecorded(Fact, frozen=True, kw_only=True, tag=True):
+    """One log entry. ``level`` is a logging level name in lower case (``warning`` and above set
+    the Warning indicator of a run that ends well); ``stream`` is where it came from."""
+
+    level: str = "info"
+    stream: Literal["stdout", "stderr", "system"] = "system"
+    text: str = ""
+
+
+class ResultStored(Fact, frozen=True, kw_only=True, tag=True):
+    """A container's return value was cached under ``key`` (``codec`` says how to read it)."""
+
+    key: str
+    codec: str = "msgpack"
+    size: int = 0
+    sha256: str = ""
+
+
+class FinishingStarted(Fact, frozen=True, kw_only=True, tag=True):
+    """Outputs are being copied back."""
+
+
+class ExecutionSucceeded(Fact, frozen=True, kw_only=True, tag=True):
+    """Finished without error; ``cached_from`` names the run whose result was reused, if any."""
+
+    cached_from: int | None = None
+
+
+class ExecutionFailed(Fact, frozen=True, kw_only=True, tag=True):
+    """User code raised or exited non-zero."""
+
+    error: str = ""
+    exit_code: int | None = None
+    traceback: str = ""
+
+
+class OutOfMemory(Fact, frozen=True, kw_only=True, tag=True):
+    """The memory limit was exceeded."""
+
+    limit_bytes: int | None = None
+
+
+class InfrastructureFailed(Fact, frozen=True, kw_only=True, tag=True):
+    """A problem outside user code: ``worker_lost``, ``start_timeout``, ``engine_lost``, …"""
+
+    reason: str = ""
+
+
+# -- stopping -------------------------------------------------------------------------------------
+
+
+class StopRequested(Fact, frozen=True, kw_only=True, tag=True):
+    """Someone asked to stop (or abort)."""
+
+    by: str = ""
+
+
+class StoppingStarted(Fact, frozen=True, kw_only=True, tag=True):
+    """Stopping; outputs are being synced."""
+
+
+class Stopped(Fact, frozen=True, kw_only=True, tag=True):
+    """It is stopped: ``user``, ``upstream_failed``, ``timeout``, …"""
+
+    reason: str = "user"
+
+
+FactType: TypeAlias = (
+    Requested
+    | BuildStarted
+    | BuildSucceeded
+    | BuildFailed
+    | ScheduleArmed
+    | ScheduleExpired
+    | ResourcesRequested
+    | ResourcesAssigned
+    | PreparationStarted
+    | ImagePullStarted
+    | ExecutionStarted
+    | LogRecorded
+    | ResultStored
+    | FinishingStarted
+    | ExecutionSucceeded
+    | ExecutionFailed
+    | OutOfMemory
+    | InfrastructureFailed
+    | StopRequested
+    | StoppingStarted
+    | Stopped
+)
+"""The tagged union of every fact (what a decoder accepts)."""
+
+_FACT_CLASSES: Final[tuple[type[Fact], ...]] = FactType.__args__
+
+
+def fact_types() -> dict[str, type[Fact]]:
+    """Every fact class by its storage token (the class name)."""
+    return {cls.__name__: cls for cls in _FACT_CLASSES}
+
+
+# -- the envelope ---------------------------------------------------------------------------------
+
+
+class Recorded(msgspec.Struct, frozen=True, kw_only=True):
+    """A fact as a store keeps it.
+
+    ``version`` is 1..n and gap-free within ``stream``; ``position`` is global and strictly
+    increasing in commit order; ``event_id`` is the idempotency key; ``recorded_at`` is UTC.
+    """
+
+    stream: str
+    version: int
+    position: int
+    event_id: str
+    recorded_at: _dt.datetime
+    event: FactType
+
+
+# -- ids ------------------------------------------------------------------------------------------
+
+
+def new_event_id() -> str:
+    """A fresh, time-ordered event id: 48 bits of milliseconds then 80 random bits, as 32 hex
+    digits (the layout of UUIDv7). Time order keeps a store's unique index append-mostly."""
+    ms = time.time_ns() // 1_000_000
+    return f"{ms:012x}{os.urandom(10).hex()}"
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+"""Maps one old-shape fact (a plain dict with its ``type`` tag) to the current shape."""
+
+_UPCASTERS: dict[str, list[Upcaster]] = {}
+
+_msgpack_encoder: Final = msgspec.msgpack.Encoder()
+_msgpack_decoder: Final = msgspec.msgpack.Decoder(FactType)
+_msgpack_list_decoder: Final = msgspec.msgpack.Decoder(list[FactType])
+_raw_msgpack_decoder: Final = msgspec.msgpack.Decoder(dict[str, Any])
+_json_encoder: Final = msgspec.json.Encoder()
+_json_recorded_decoder: Final = msgspec.json.Decoder(Recorded)
+
+
+def register_upcaster(tag: str, upcaster: Upcaster) -> None:
+    """Register a function that rewrites an old shape of fact ``tag`` into one the current
+    class decodes. Upcasters for one tag run in registration order, only when plain decoding
+    fails, so the common path pays nothing for them."""
+    _UPCASTERS.setdefault(tag, []).append(upcaster)
+
+
+def encode_fact(fact: Fact) -> bytes:
+    """The fact as msgpack (the storage format)."""
+    return _msgpack_encoder.encode(fact)
+
+
+def _upcast(data: bytes) -> FactType:
+    raw = _raw_msgpack_decoder.decode(data)
+    for upcaster in _UPCASTERS.get(str(raw.get("type")), ()):
+        raw = upcaster(raw)
+    return msgspec.convert(raw, FactType)  # type: ignore[no-any-return]
+
+
+def decode_fact(data: bytes) -> FactType:
+    """Read one msgpack fact, running upcasters only if the bytes do not fit the current shape.
+
+    Raises :class:`msgspec.ValidationError` or :class:`msgspec.DecodeError` when even the
+    upcasters cannot make sense of it (stores translate these into ``CorruptLog``).
+    """
+    try:
+        return _msgpack_decoder.decode(data)  # type: ignore[no-any-return]
+    except msgspec.ValidationError:
+        if not _UPCASTERS:
+            raise
+        return _upcast(data)
+
+
+def decode_facts(data: bytes) -> list[FactType]:
+    """Read a msgpack array of facts in one call (the fast path for bulk replay)."""
+    return _msgpack_list_decoder.decode(data)
+
+
+def encode_recorded_json(record: Recorded) -> bytes:
+    """One ``Recorded`` envelope as a line of JSON (the export format), without the newline."""
+    return _json_encoder.encode(record)
+
+
+def decode_recorded_json(line: bytes | str) -> Recorded:
+    """Read one exported JSON line back into a ``Recorded`` envelope."""
+    return _json_recorded_decoder.decode(line)
