@@ -10,10 +10,10 @@ from typing import Any
 
 from lifecycle._errors import StoreError
 
-from ._base import EventStore, RunStore, RunSummary, Write
+from ._base import EventStore, Lease, RunStore, RunSummary, Write
 from ._memory import MemoryStore
 
-__all__ = ["EventStore", "MemoryStore", "RunStore", "RunSummary", "Write", "open_store"]
+__all__ = ["EventStore", "Lease", "MemoryStore", "RunStore", "RunSummary", "Write", "open_store"]
 
 SCHEMES = ("memory://", "sqlite://")
 

@@ -31,7 +31,15 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._errors import ConcurrencyError, IdempotencyConflict
 
-__all__ = ["EventStore", "RunStore", "RunSummary", "Write", "check_expected", "resolve_retry"]
+__all__ = [
+    "EventStore",
+    "Lease",
+    "RunStore",
+    "RunSummary",
+    "Write",
+    "check_expected",
+    "resolve_retry",
+]
 
 
 class Write(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +86,15 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def id(self) -> int:
         return self.run_id
+
+
+class Lease(msgspec.Struct, frozen=True, kw_only=True):
+    """Who drives a run, until when. An engine renews its leases while it lives; a lease past
+    ``expires_at`` on an active run means its owner died (the run is ended ``engine_lost``)."""
+
+    run_id: int
+    owner: str
+    expires_at: _dt.datetime
 
 
 class EventStore(ABC):
@@ -161,6 +178,19 @@ class RunStore(EventStore):
     @abstractmethod
     async def get_blob(self, key: str) -> bytes | None:
         """The bytes kept under ``key``, or ``None``."""
+
+    @abstractmethod
+    async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
+        """Take, or renew, the lease on ``run_id`` for ``owner`` until ``ttl`` seconds from now.
+        ``False`` (and nothing changed) if another owner holds a lease that has not expired."""
+
+    @abstractmethod
+    async def release_lease(self, run_id: int, owner: str) -> None:
+        """Drop ``owner``'s lease on ``run_id`` (nothing if it holds none)."""
+
+    @abstractmethod
+    async def leases(self) -> list[Lease]:
+        """Every lease held, expired ones included, by run id."""
 
 
 # -- shared rules, so every backend words its errors the same way ---------------------------------

@@ -14,7 +14,7 @@ import anyio
 
 from lifecycle import events as ev
 
-from ._base import RunStore, RunSummary, Write, check_expected, resolve_retry
+from ._base import Lease, RunStore, RunSummary, Write, check_expected, resolve_retry
 
 __all__ = ["MemoryStore"]
 
@@ -30,6 +30,7 @@ class MemoryStore(RunStore):
         self._summaries: dict[int, RunSummary] = {}
         self._blobs: dict[str, bytes] = {}
         self._run_ids = 0
+        self._leases: dict[int, Lease] = {}
         self._changed: anyio.Event | None = None
 
     async def append(
@@ -124,3 +125,20 @@ class MemoryStore(RunStore):
 
     async def get_blob(self, key: str) -> bytes | None:
         return self._blobs.get(key)
+
+    async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
+        now = _dt.datetime.now(_dt.UTC)
+        held = self._leases.get(run_id)
+        if held is not None and held.owner != owner and held.expires_at > now:
+            return False
+        expires = now + _dt.timedelta(seconds=ttl)
+        self._leases[run_id] = Lease(run_id=run_id, owner=owner, expires_at=expires)
+        return True
+
+    async def release_lease(self, run_id: int, owner: str) -> None:
+        held = self._leases.get(run_id)
+        if held is not None and held.owner == owner:
+            del self._leases[run_id]
+
+    async def leases(self) -> list[Lease]:
+        return [self._leases[k] for k in sorted(self._leases)]
