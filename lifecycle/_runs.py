@@ -306,6 +306,10 @@ class AsyncRuns:
                 except ConcurrencyError:
                     self._cache.pop(run_id, None)  # someone else wrote: re-read, decide again
                 except InvalidTransition:
+                    # decided from the cache: someone else may have moved the run on
+                    position = self._position(run)
+                    if attempt == 0 and self._position(await self._load(run_id)) != position:
+                        continue
                     if attempt == 0 and event_ids is not None:
                         # maybe a retry of an append whose acknowledgement was lost
                         stored = await self._replayed(run, ids)

@@ -54,6 +54,7 @@ __all__ = [
     "fact_types",
     "new_event_id",
     "register_upcaster",
+    "upcast",
 ]
 
 
@@ -293,10 +294,17 @@ _json_recorded_decoder: Final = msgspec.json.Decoder(Recorded)
 
 
 def register_upcaster(tag: str, upcaster: Upcaster) -> None:
-    """Register a function that rewrites an old shape of fact ``tag`` into one the current
-    class decodes. Upcasters for one tag run in registration order, only when plain decoding
-    fails, so the common path pays nothing for them."""
+    """Register a function that rewrites an old shape of fact ``tag`` (a dict with its ``type``)
+    into the current one. Upcasters of a tag run, in registration order, on every read of that
+    tag, so each must leave a current shape unchanged; reads of other tags pay nothing."""
     _UPCASTERS.setdefault(tag, []).append(upcaster)
+
+
+def upcast(raw: dict[str, Any]) -> FactType:
+    """Run the registered upcasters on one fact given as a plain dict, then convert it."""
+    for upcaster in _UPCASTERS.get(str(raw.get("type")), ()):
+        raw = upcaster(raw)
+    return msgspec.convert(raw, FactType)  # type: ignore[no-any-return]
 
 
 def encode_fact(fact: Fact) -> bytes:
@@ -304,25 +312,21 @@ def encode_fact(fact: Fact) -> bytes:
     return _msgpack_encoder.encode(fact)
 
 
-def _upcast(data: bytes) -> FactType:
-    raw = _raw_msgpack_decoder.decode(data)
-    for upcaster in _UPCASTERS.get(str(raw.get("type")), ()):
-        raw = upcaster(raw)
-    return msgspec.convert(raw, FactType)  # type: ignore[no-any-return]
-
-
 def decode_fact(data: bytes) -> FactType:
-    """Read one msgpack fact, running upcasters only if the bytes do not fit the current shape.
+    """Read one msgpack fact, through the upcasters of its tag if any are registered.
 
-    Raises :class:`msgspec.ValidationError` or :class:`msgspec.DecodeError` when even the
-    upcasters cannot make sense of it (stores translate these into ``CorruptLog``).
+    Raises :class:`msgspec.ValidationError` or :class:`msgspec.DecodeError` when the bytes are
+    not a fact even after upcasting (stores translate these into ``CorruptLog``).
     """
-    try:
+    if not _UPCASTERS:
         return _msgpack_decoder.decode(data)  # type: ignore[no-any-return]
+    try:
+        fact = _msgpack_decoder.decode(data)
     except msgspec.ValidationError:
-        if not _UPCASTERS:
-            raise
-        return _upcast(data)
+        return upcast(_raw_msgpack_decoder.decode(data))
+    if type(fact).__name__ in _UPCASTERS:
+        return upcast(_raw_msgpack_decoder.decode(data))
+    return fact  # type: ignore[no-any-return]
 
 
 def decode_facts(data: bytes) -> list[FactType]:

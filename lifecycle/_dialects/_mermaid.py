@@ -45,6 +45,13 @@ def to_mermaid(dialect: Dialect) -> str:
         if text not in labels:
             labels.append(text)
     for (source, dest), labels in edges.items():
+        ops = [
+            t[len("Requested(operation=") : -1]
+            for t in labels
+            if t.startswith("Requested(operation=")
+        ]
+        if len(ops) > 1 and len(ops) == len(labels):  # one arrow per operation reads badly
+            labels[:] = ["Requested: " + ", ".join(ops)]
         arrow = "-.->" if dialect.states[dest].outcome in ("failed", "cancelled") else "-->"
         label = "<br/>".join(labels).replace('"', "'")
         lines.append(f'    {_node(source)} {arrow}|"{label}"| {_node(dest)}')
