@@ -76,6 +76,7 @@ class Transition:
     when: tuple[tuple[str, Any], ...] = ()
     label: str = ""
     extension: bool = False
+    any_source: bool = False  # declared with source "*": drawn once, from "any active state"
 
 
 def _names(value: str | Iterable[str]) -> list[str]:
@@ -196,6 +197,7 @@ class Dialect:
                         when,
                         str(spec.get("label", "")),
                         bool(spec.get("extension", False)),
+                        spec["source"] == "*",
                     )
         for op, state in self.initial.items():
             self._known_state(state, f"initial[{op!r}]")

@@ -23,12 +23,19 @@ _STYLE = {
 }
 
 
+_ANY = "any active state"
+
+
 def _node(name: str) -> str:
+    if name == _ANY:
+        return "any"
     return "start" if name == START else re.sub(r"\W", "_", name)
 
 
 def to_mermaid(dialect: Dialect) -> str:
     lines = ["flowchart LR", "    start(( ))"]
+    if any(t.any_source and t.dest is not None for t in dialect.transitions):
+        lines.append(f'    any{{{{"{_ANY}"}}}}')
     for state in dialect.states.values():
         text = f"{state.name} (extension)" if state.extension else state.name
         lines.append(f'    {_node(state.name)}["{text}"]')
@@ -41,7 +48,7 @@ def to_mermaid(dialect: Dialect) -> str:
             text += "(" + ", ".join(f"{k}={v}" for k, v in t.when) + ")"
         if t.extension:
             text += " (extension)"
-        labels = edges.setdefault((t.source, t.dest), [])
+        labels = edges.setdefault((_ANY if t.any_source else t.source, t.dest), [])
         if text not in labels:
             labels.append(text)
     for (source, dest), labels in edges.items():

@@ -1,0 +1,36 @@
+"""The README stays true: its diagrams are what the dialects draw, its snippets run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import lifecycle
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def diagrams() -> dict[str, str]:
+    found = re.findall(r"<!-- diagram: ([\w.]+) -->\n```mermaid\n(.*?)```", README, re.S)
+    return dict(found)
+
+
+@pytest.mark.parametrize("name", ["datatailr", "domino", "qualytics"])
+def test_readme_diagrams_are_current(name: str) -> None:
+    d = lifecycle.dialect(name)
+    drawn = diagrams()
+    assert drawn[name] == d.to_mermaid(), f"regenerate the {name} diagram in README.md"
+    if d.containers is not None and d.containers is not d:
+        assert drawn[d.containers.name] == d.containers.to_mermaid()
+
+
+def test_readme_python_snippets_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    runnable = [b for b in blocks if "import lifecycle" in b and "..." not in b]
+    assert runnable
+    for block in runnable:
+        namespace: dict[str, object] = {"__name__": "readme"}
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+        lifecycle._dialects._REGISTRY.pop("mine", None)
