@@ -32,5 +32,5 @@ def test_readme_python_snippets_run() -> None:
     assert runnable
     for block in runnable:
         namespace: dict[str, object] = {"__name__": "readme"}
-        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+        exec(compile(block, "README.md", "exec"), namespace)
         lifecycle._dialects._REGISTRY.pop("mine", None)
