@@ -377,7 +377,8 @@ class Projector:
                 fact = record.event
                 cls = fact.__class__
                 position = record.position
-                if acc.row.get(cls) is acc.state:  # accepted, no state change
+                entry = acc.row.get(cls)
+                if entry is acc.state:  # accepted, no state change
                     if cls is log:
                         if fact.level in warning_levels:  # type: ignore[union-attr]
                             acc.warned = True
@@ -385,6 +386,16 @@ class Projector:
                         effects[cls](acc, fact, record.recorded_at)
                     acc.version += 1
                     acc.position = position
+                    continue
+                if entry.__class__ is str:  # an unguarded move
+                    acc.state = entry  # type: ignore[assignment]
+                    acc.row = acc.rows[entry]  # type: ignore[index]
+                    if acc.dialect.table.outcome[entry] is not None:  # type: ignore[index]
+                        acc.ended_at = record.recorded_at
+                    acc.version += 1
+                    acc.position = position
+                    if cls in effects:
+                        effects[cls](acc, fact, record.recorded_at)
                     continue
                 run_id = pair[0].run_id
                 if errors and run_id in errors:
