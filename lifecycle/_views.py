@@ -388,9 +388,9 @@ class Projector:
                     acc.position = position
                     continue
                 if entry.__class__ is str:  # an unguarded move
-                    acc.state = entry  # type: ignore[assignment]
-                    acc.row = acc.rows[entry]  # type: ignore[index]
-                    if acc.dialect.table.outcome[entry] is not None:  # type: ignore[index]
+                    acc.state = entry
+                    acc.row = acc.rows[entry]
+                    if acc.dialect.table.outcome[entry] is not None:
                         acc.ended_at = record.recorded_at
                     acc.version += 1
                     acc.position = position
