@@ -373,6 +373,8 @@ class Projector:
                             raise
                         errors.setdefault(parse_stream(record.stream)[0], (record, exc))
                         continue
+                if errors and pair[0].run_id in errors:
+                    continue  # this run already diverged: fold no further
                 acc = pair[1]
                 fact = record.event
                 cls = fact.__class__
@@ -398,8 +400,6 @@ class Projector:
                         effects[cls](acc, fact, record.recorded_at)
                     continue
                 run_id = pair[0].run_id
-                if errors and run_id in errors:
-                    continue
                 try:
                     acc.apply(fact, record.recorded_at, position)
                 except InvalidTransition as exc:

@@ -131,6 +131,7 @@ def test_projector_strict_false_keeps_the_first_error_per_run() -> None:
         rec("run-1", 2, 3, ev.ExecutionSucceeded()),  # invalid: Queued -> Success
         rec("run-2", 2, 4, ev.ExecutionStarted()),
         rec("run-1", 3, 5, ev.ExecutionStarted()),  # ignored: run-1 already diverged
+        rec("run-1", 4, 6, ev.LogRecorded()),  # ignored too, though Queued tolerates it
     ]
     projector = lifecycle.Projector(strict=False)
     projector.feed(records)
@@ -138,6 +139,7 @@ def test_projector_strict_false_keeps_the_first_error_per_run() -> None:
     record, error = projector.errors[1]
     assert record.position == 3 and error.state == "Queued"
     assert projector.view(2).state == "Running"
+    assert (projector.view(1).state, projector.view(1).version) == ("Queued", 1)
     with pytest.raises(lifecycle.InvalidTransition):
         lifecycle.Projector().feed(records)
 

@@ -50,6 +50,18 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
     events: tuple[ev.Fact, ...] = ()
     expected_version: int | None = None
     event_ids: tuple[str, ...] | None = None
+    recorded_at: tuple[_dt.datetime, ...] | None = None
+    """Per-event times, for imports that keep the original ones; otherwise the append's."""
+
+    def times(self, default: _dt.datetime) -> tuple[_dt.datetime, ...]:
+        """The ``recorded_at`` of each event: as given, or ``default`` for all."""
+        if self.recorded_at is None:
+            return (default,) * len(self.events)
+        if len(self.recorded_at) != len(self.events):
+            raise ValueError(
+                f"{self.stream}: {len(self.events)} events but {len(self.recorded_at)} times"
+            )
+        return self.recorded_at
 
     def ids(self) -> tuple[str, ...]:
         """The event ids, made fresh (time-ordered) where the caller gave none."""
@@ -151,7 +163,8 @@ class RunStore(EventStore):
 
     @abstractmethod
     async def next_run_id(self) -> int:
-        """A new positive run id, never handed out before."""
+        """A new positive run id, never handed out before, and greater than the id of every
+        ``run-N`` stream appended so far (imports keep their run ids)."""
 
     @abstractmethod
     async def list_runs(

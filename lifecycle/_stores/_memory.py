@@ -50,16 +50,21 @@ class MemoryStore(RunStore):
         now = at or _dt.datetime.now(_dt.UTC)
         out: list[ev.Recorded] = []
         position = len(self._log)
-        for w, group in zip(writes, ids, strict=True):
+        times = [w.times(now) for w in writes]
+        for w, group, stamps in zip(writes, ids, times, strict=True):
             stream = self._streams.setdefault(w.stream, [])
-            for fact, event_id in zip(w.events, group, strict=True):
+            if w.events and w.stream.startswith("run-"):
+                head = w.stream[4:].partition("/")[0]
+                if head.isdigit():
+                    self._run_ids = max(self._run_ids, int(head))
+            for fact, event_id, stamp in zip(w.events, group, stamps, strict=True):
                 position += 1
                 record = ev.Recorded(
                     stream=w.stream,
                     version=len(stream) + 1,
                     position=position,
                     event_id=event_id,
-                    recorded_at=now,
+                    recorded_at=stamp,
                     event=fact,  # type: ignore[arg-type]
                 )
                 stream.append(record)
