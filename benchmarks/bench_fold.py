@@ -67,9 +67,9 @@ def build(runs: int, seed: int = 7) -> list[ev.Recorded]:
                     position=len(records) + 1,
                     event_id="",
                     recorded_at=at,
-                    event=facts[k],
+                    event=facts[k],  # type: ignore[arg-type]
                 )
-            )  # type: ignore[arg-type]
+            )
             cursor[i] = k + 1
             if k + 1 < len(facts):
                 nxt.append(i)

@@ -14,6 +14,15 @@ from ._dialects import State as State
 from ._dialects import dialect as dialect
 from ._dialects import dialects as dialects
 from ._dialects import register_dialect as register_dialect
+from ._engine import Adapter as Adapter
+from ._engine import Container as Container
+from ._engine import ContainerSpec as ContainerSpec
+from ._engine import Engine as Engine
+from ._engine import Finished as Finished
+from ._engine import Report as Report
+from ._engine import Upstream as Upstream
+from ._engine import adapter_names as adapter_names
+from ._engine import load_result as load_result
 from ._errors import ConcurrencyError as ConcurrencyError
 from ._errors import CorruptLog as CorruptLog
 from ._errors import IdempotencyConflict as IdempotencyConflict
@@ -24,6 +33,13 @@ from ._errors import StoreError as StoreError
 from ._errors import StreamClosed as StreamClosed
 from ._errors import UnknownDialect as UnknownDialect
 from ._errors import UnknownRun as UnknownRun
+from ._replay import Divergence as Divergence
+from ._replay import ReplayReport as ReplayReport
+from ._replay import areplay as areplay
+from ._replay import export as export
+from ._replay import import_log as import_log
+from ._replay import read_log as read_log
+from ._replay import replay as replay
 from ._runs import AsyncRuns as AsyncRuns
 from ._runs import Runs as Runs
 from ._stores import EventStore as EventStore
@@ -36,23 +52,45 @@ from ._views import ContainerView as ContainerView
 from ._views import Projector as Projector
 from ._views import RunView as RunView
 from ._views import fold as fold
+from ._workflow import AsyncWorkflow as AsyncWorkflow
+from ._workflow import Environment as Environment
+from ._workflow import Progress as Progress
+from ._workflow import Task as Task
+from ._workflow import TaskCall as TaskCall
+from ._workflow import Workflow as Workflow
+from ._workflow import WorkflowError as WorkflowError
+from ._workflow import WorkflowFunction as WorkflowFunction
+from ._workflow import default_store_url as default_store_url
+from ._workflow import task as task
+from ._workflow import workflow as workflow
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "START",
+    "Adapter",
     "AsyncRuns",
+    "AsyncWorkflow",
     "ConcurrencyError",
+    "Container",
+    "ContainerSpec",
     "ContainerView",
     "CorruptLog",
     "Dialect",
+    "Divergence",
+    "Engine",
+    "Environment",
     "EventStore",
+    "Finished",
     "IdempotencyConflict",
     "InvalidDialect",
     "InvalidTransition",
     "LifecycleError",
     "MemoryStore",
+    "Progress",
     "Projector",
+    "ReplayReport",
+    "Report",
     "RunStore",
     "RunSummary",
     "RunView",
@@ -60,13 +98,29 @@ __all__ = [
     "State",
     "StoreError",
     "StreamClosed",
+    "Task",
+    "TaskCall",
     "UnknownDialect",
     "UnknownRun",
+    "Upstream",
+    "Workflow",
+    "WorkflowError",
+    "WorkflowFunction",
     "Write",
+    "adapter_names",
+    "areplay",
+    "default_store_url",
     "dialect",
     "dialects",
     "events",
+    "export",
     "fold",
+    "import_log",
+    "load_result",
     "open_store",
+    "read_log",
     "register_dialect",
+    "replay",
+    "task",
+    "workflow",
 ]

@@ -119,17 +119,18 @@ class AsyncRuns:
                 raise UnknownRun(f"no run {run_id} in {self.store.url}")
             requested = head[0].event
             run = RunFold(find_dialect(requested.dialect), run_id)
-            for record in head:
-                run.apply(record)
             streams = [container_stream(run_id, c) for c in requested.containers]
-            for record in await self.store.read(streams) if streams else ():
-                run.apply(record)
+            tail = await self.store.read(streams) if streams else []
+            run.catch_up(head)
+            run.catch_up(tail)
+            # the two reads are not one snapshot: a later write to the run stream may sit below
+            # the containers' last position, so only the run stream's read counts as seen
+            run.seen = head[-1].position
             if len(self._cache) >= _CACHE_LIMIT:
                 self._evict()
             self._cache[run_id] = run
         elif fresh and not run.terminal:
-            for record in await self.store.read(self._streams(run), after=self._position(run)):
-                run.apply(record)
+            run.catch_up(await self.store.read(self._streams(run), after=run.seen))
         return run
 
     def _evict(self) -> None:
@@ -144,12 +145,16 @@ class AsyncRuns:
         return [run_stream(run.run_id), *(container_stream(run.run_id, c) for c in containers)]
 
     @staticmethod
-    def _position(run: RunFold) -> int:
-        return max([run.run.position, *(c.position for c in run.containers.values())])
+    def _versions(run: RunFold) -> int:
+        """Facts folded so far across the run's streams: changes whenever anything is caught up."""
+        return run.run.version + sum(c.version for c in run.containers.values())
 
     async def get(self, run_id: int) -> RunView:
         """The run's current view, containers included. Raises ``UnknownRun``."""
-        return (await self._load(run_id)).view()
+        # Under the run's lock (added for the engine, issue 4): a catch-up read that overlaps a
+        # record() in flight on a store with real awaits (SQLite) would fold the new facts twice.
+        async with self._lock(run_id):
+            return (await self._load(run_id)).view()
 
     async def history(self, run_id: int) -> list[ev.Recorded]:
         """Every record of the run and its containers, in position order."""
@@ -307,8 +312,8 @@ class AsyncRuns:
                     self._cache.pop(run_id, None)  # someone else wrote: re-read, decide again
                 except InvalidTransition:
                     # decided from the cache: someone else may have moved the run on
-                    position = self._position(run)
-                    if attempt == 0 and self._position(await self._load(run_id)) != position:
+                    versions = self._versions(run)
+                    if attempt == 0 and self._versions(await self._load(run_id)) != versions:
                         continue
                     if attempt == 0 and event_ids is not None:
                         # maybe a retry of an append whose acknowledgement was lost
@@ -387,11 +392,21 @@ class AsyncRuns:
     @staticmethod
     def _with(run: RunFold, container: str | None, acc: StreamFold) -> RunFold:
         clone = RunFold(run.dialect, run.run_id)
+        clone.seen = run.seen
         clone.run = acc if container is None else run.run
         clone.containers = dict(run.containers)
         if container is not None:
             clone.containers[container] = acc
         return clone
+
+    # Added for the engine (issue 4): the logic lives in lifecycle/_engine/_lease.py.
+    async def reconcile(self) -> builtins.list[RunView]:
+        """End every active run whose engine died — its lease expired — with
+        ``InfrastructureFailed(reason="engine_lost")`` on the run and its active containers
+        (Domino: Error). Runs no engine ever leased are left alone. Returns the runs ended."""
+        from ._engine._lease import reconcile  # noqa: PLC0415  (the engine imports this module)
+
+        return await reconcile(self)
 
     async def abort(self, run_id: int, *, by: str = "user", reason: str = "user") -> RunView:
         """Stop the run and every active container, in one atomic append:

@@ -244,13 +244,14 @@ _EFFECTS: Final[dict[type, Callable[[StreamFold, Any, _dt.datetime | None], None
 class RunFold:
     """The open fold of one run: its own stream and one per container."""
 
-    __slots__ = ("containers", "dialect", "run", "run_id")
+    __slots__ = ("containers", "dialect", "run", "run_id", "seen")
 
     def __init__(self, dialect: Dialect, run_id: int) -> None:
         self.dialect = dialect
         self.run_id = run_id
         self.run = StreamFold(dialect, run_stream(run_id))
         self.containers: dict[str, StreamFold] = {}
+        self.seen = 0  # every stream of the run has been read up to this global position
 
     def stream(self, container: str | None) -> StreamFold:
         """The fold of the run (``None``) or of one of its containers (made on first use)."""
@@ -275,6 +276,15 @@ class RunFold:
     def apply(self, record: ev.Recorded) -> None:
         _, container = parse_stream(record.stream)
         self.stream(container).apply(record.event, record.recorded_at, record.position)
+
+    def catch_up(self, records: Iterable[ev.Recorded]) -> None:
+        """Fold records read from the store after ``seen``, skipping those already folded
+        (written by this process, so known by version), and advance ``seen``."""
+        for record in records:
+            acc = self.stream(parse_stream(record.stream)[1])
+            if record.version > acc.version:
+                acc.apply(record.event, record.recorded_at, record.position)
+            self.seen = max(self.seen, record.position)
 
     @property
     def terminal(self) -> bool:

@@ -47,6 +47,7 @@ __all__ = [
     "Stopped",
     "StoppingStarted",
     "decode_fact",
+    "decode_fact_json",
     "decode_facts",
     "decode_recorded_json",
     "encode_fact",
@@ -291,6 +292,8 @@ _msgpack_list_decoder: Final = msgspec.msgpack.Decoder(list[FactType])
 _raw_msgpack_decoder: Final = msgspec.msgpack.Decoder(dict[str, Any])
 _json_encoder: Final = msgspec.json.Encoder()
 _json_recorded_decoder: Final = msgspec.json.Decoder(Recorded)
+_json_fact_decoder: Final = msgspec.json.Decoder(FactType)
+_json_raw_decoder: Final = msgspec.json.Decoder(dict[str, Any])
 
 
 def register_upcaster(tag: str, upcaster: Upcaster) -> None:
@@ -339,6 +342,31 @@ def encode_recorded_json(record: Recorded) -> bytes:
     return _json_encoder.encode(record)
 
 
+def decode_fact_json(data: bytes | str) -> FactType:
+    """One fact from JSON, through the upcasters of its tag if any are registered — the JSON
+    twin of :func:`decode_fact`."""
+    if not _UPCASTERS:
+        return _json_fact_decoder.decode(data)  # type: ignore[no-any-return]
+    try:
+        fact = _json_fact_decoder.decode(data)
+    except msgspec.ValidationError:
+        return upcast(_json_raw_decoder.decode(data))
+    if type(fact).__name__ in _UPCASTERS:
+        return upcast(_json_raw_decoder.decode(data))
+    return fact  # type: ignore[no-any-return]
+
+
 def decode_recorded_json(line: bytes | str) -> Recorded:
-    """Read one exported JSON line back into a ``Recorded`` envelope."""
-    return _json_recorded_decoder.decode(line)
+    """Read one exported JSON line back into a ``Recorded`` envelope (upcasting its fact)."""
+    if not _UPCASTERS:
+        return _json_recorded_decoder.decode(line)
+    try:
+        record: Recorded | None = _json_recorded_decoder.decode(line)
+    except msgspec.ValidationError:
+        record = None
+    if record is not None and type(record.event).__name__ not in _UPCASTERS:
+        return record
+    raw = _json_raw_decoder.decode(line)
+    if isinstance(raw.get("event"), dict):
+        raw["event"] = msgspec.to_builtins(upcast(raw["event"]))
+    return msgspec.convert(raw, Recorded)

@@ -180,6 +180,17 @@ async def test_concurrent_writers_decide_from_fresh_state() -> None:
             await b.record(run.id, ev.Stopped())
 
 
+async def test_another_writer_on_another_stream_is_seen() -> None:
+    store = lifecycle.MemoryStore()
+    async with lifecycle.AsyncRuns(store) as a, lifecycle.AsyncRuns(store) as b:
+        run = await a.create("qualytics", operation="scan", containers=["c"])
+        await b.record(run.id, ev.ExecutionStarted(), container="c")  # below a's next position
+        await a.record(run.id, ev.ExecutionStarted())
+        view = await a.get(run.id)
+        assert (view.state, view.containers["c"].state) == ("Running", "Running")
+        assert view == lifecycle.fold(None, await a.history(run.id))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.sampled_from(["run", "c1", "c2"]), max_size=30), st.randoms())
 def test_replay_equals_the_live_view(targets: list[str], rnd: object) -> None:

@@ -1,0 +1,277 @@
+"""The ``sqlite:///`` store against raw ``sqlite3`` on the same schema, in the same run.
+
+    .venv/bin/python benchmarks/bench_sqlite.py [--quick] [--repeat 5] [--dir DIR]
+
+Every figure is a ratio against a reference measured in the same run, on the same machine,
+into the same schema with the same pragmas (WAL, ``synchronous=NORMAL``), each measurement
+repeated ``--repeat`` times (best and median shown):
+
+1. **Appends** — 100 tasks, one run each, each appending single facts to its own stream with an
+   expected version, ``fast`` durability; the group commit batches them. Reference: raw
+   ``sqlite3``, one transaction per 100 facts (one per stream), rows inserted with
+   ``executemany`` (event ids and msgpack encoding included, as the store must do them too).
+   Also shown, for information: the same through ``AsyncRuns.record`` (validation included).
+2. **Replay** — ``read_all`` in pages + decode + fold (``Projector``) of the whole log.
+   Reference: raw ``sqlite3`` reading the same rows in the same pages (no decoding).
+3. **Listing** — ``list_runs(name=…, start_time=…, end_time=…)`` over the big log (1,000,000
+   facts, 100,000 runs): median latency of many calls; target under 10 ms.
+
+``--quick`` uses 10× smaller sizes. Needs asyncio (aiosqlite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import lifecycle
+from lifecycle import events as ev
+from lifecycle._canonical import START_SEQUENCE, STOP_SEQUENCE
+from lifecycle._runs import summary_of
+from lifecycle._stores import Write
+from lifecycle._stores import _sqlite_schema as schema
+from lifecycle._stores._sqlite import SQLiteStore
+from lifecycle._views import Projector
+
+DIALECTS = {"datatailr": "run", "domino": "run", "qualytics": "scan"}
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def report(name: str, unit: str, ours: list[float], ref: list[float] | None = None) -> None:
+    best, median = max(ours), statistics.median(ours)
+    line = f"{name:<44} {best:>12,.0f} {median:>12,.0f} {unit}"
+    if ref:
+        rbest, rmed = max(ref), statistics.median(ref)
+        line += f"   ref {rbest:>10,.0f} {rmed:>10,.0f}   ratio {best / rbest:5.2f} (best)"
+        line += f" {statistics.median(o / r for o, r in zip(ours, ref, strict=True)):5.2f} (med)"
+    print(line, flush=True)
+
+
+# -- 1. appends -----------------------------------------------------------------------------------
+
+
+async def store_appends(path: Path, tasks: int, per_task: int) -> float:
+    async with SQLiteStore(f"sqlite:///{path}") as store:
+
+        async def one_run(i: int) -> None:
+            stream = f"run-{i}"
+            for version in range(per_task):
+                fact = ev.LogRecorded(text="a line of output")
+                await store.append([Write(stream=stream, events=(fact,), expected_version=version)])
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_run(i) for i in range(tasks)))
+        return tasks * per_task / (time.perf_counter() - start)
+
+
+def raw_appends(path: Path, tasks: int, per_task: int) -> float:
+    with sqlite3.connect(path, isolation_level=None) as db:
+        schema.prepare(db, str(path), create=True)
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executemany(
+            "INSERT INTO streams (id, name) VALUES (?, ?)",
+            [(i + 1, f"run-{i}") for i in range(tasks)],
+        )
+        insert = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
+        position = 0
+        start = time.perf_counter()
+        for version in range(1, per_task + 1):
+            at = schema.to_us(dt.datetime.now(dt.UTC))
+            rows = []
+            for i in range(tasks):
+                position += 1
+                fact = ev.LogRecorded(text="a line of output")
+                rows.append((position, i + 1, version, ev.new_event_id(), at, ev.encode_fact(fact)))
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(insert, rows)
+            db.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+    db.close()
+    return tasks * per_task / elapsed
+
+
+async def service_records(path: Path, tasks: int, per_task: int) -> float:
+    async with lifecycle.AsyncRuns(f"sqlite:///{path}") as runs:
+        ids = []
+        for _ in range(tasks):
+            run = await runs.create("domino", name="bench")
+            await runs.record(run.id, START_SEQUENCE)
+            ids.append(run.id)
+
+        async def one_run(run_id: int) -> None:
+            for _ in range(per_task):
+                await runs.record(run_id, ev.LogRecorded(text="a line of output"))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_run(i) for i in ids))
+        return tasks * per_task / (time.perf_counter() - start)
+
+
+# -- 2. replay and 3. listing: one big log --------------------------------------------------------
+
+
+def history(rnd: random.Random, dialect: str) -> list[ev.Fact]:
+    facts: list[ev.Fact] = [*START_SEQUENCE]
+    facts += [
+        ev.LogRecorded(level=rnd.choice(["info", "info", "warning"]), text="line")
+        for _ in range(rnd.randint(2, 6))
+    ]
+    end = rnd.random()
+    if end < 0.7:
+        facts.append(ev.ExecutionSucceeded())
+    elif end < 0.85:
+        facts.append(ev.ExecutionFailed(exit_code=1))
+    else:
+        facts += STOP_SEQUENCE()
+    return facts
+
+
+async def populate(path: Path, runs: int, names: int) -> int:
+    """``runs`` runs of ~10 facts, appended through the store in batches of 1,000 runs whose
+    facts are interleaved round-robin, as live runs' are; each batch is one minute after the
+    last (so a one-day window holds ~1,440 runs)."""
+    rnd = random.Random(7)
+    dialects = list(DIALECTS)
+    total = 0
+    async with SQLiteStore(f"sqlite:///{path}") as store:
+        for first in range(1, runs + 1, 1000):
+            ids = range(first, min(first + 1000, runs + 1))
+            writes = []
+            projector = Projector()
+            pending = []
+            for run_id in ids:
+                d = dialects[run_id % 3]
+                requested = ev.Requested(
+                    dialect=d, operation=DIALECTS[d], name=f"job-{run_id % names}"
+                )
+                pending.append((run_id, [requested, *history(rnd, d)]))
+            # interleave the runs' facts round-robin, one write per fact, as live runs would
+            at = EPOCH + dt.timedelta(minutes=first)
+            cursor = 0
+            while pending:
+                alive = []
+                for run_id, facts in pending:
+                    if cursor < len(facts):
+                        writes.append(Write(stream=f"run-{run_id}", events=(facts[cursor],)))
+                        alive.append((run_id, facts))
+                pending = alive
+                cursor += 1
+            records = await store.append(writes, at=at)
+            projector.feed(records)
+            summaries = [summary_of(view) for view in projector.views()]
+            await store.append([], summaries=summaries)
+            total += len(records)
+    return total
+
+
+async def store_replay(path: Path, page: int) -> tuple[float, int]:
+    async with SQLiteStore(f"sqlite:///{path}") as store:
+        projector = Projector()
+        start = time.perf_counter()
+        after, count = 0, 0
+        while records := await store.read_all(after=after, limit=page):
+            projector.feed(records)
+            after = records[-1].position
+            count += len(records)
+        elapsed = time.perf_counter() - start
+        assert projector.runs
+        assert not projector.errors
+        return count / elapsed, count
+
+
+def raw_replay(path: Path, page: int) -> float:
+    with sqlite3.connect(path, isolation_level=None) as db:
+        sql = (
+            "SELECT position, stream_id, version, event_id, recorded_at, data FROM events "
+            "WHERE position > ? ORDER BY position LIMIT ?"
+        )
+        start = time.perf_counter()
+        after, count = 0, 0
+        while rows := db.execute(sql, (after, page)).fetchall():
+            after = rows[-1][0]
+            count += len(rows)
+        elapsed = time.perf_counter() - start
+    db.close()
+    return count / elapsed
+
+
+async def listing(path: Path, names: int, runs: int, calls: int) -> tuple[float, float, int]:
+    """Median and worst latency (ms) of ``list_runs(name=, start_time=, end_time=)`` over a
+    one-day window, at random places in the log."""
+    rnd = random.Random(3)
+    async with SQLiteStore(f"sqlite:///{path}") as store:
+        times, found = [], 0
+        for _ in range(calls):
+            name = f"job-{rnd.randrange(names)}"
+            start_time = EPOCH + dt.timedelta(minutes=rnd.randrange(runs))
+            t = time.perf_counter()
+            page = await store.list_runs(
+                name=name, start_time=start_time, end_time=start_time + dt.timedelta(days=1)
+            )
+            times.append(time.perf_counter() - t)
+            found += len(page)
+    return statistics.median(times) * 1e3, max(times) * 1e3, found // calls
+
+
+async def measure(fn: Callable[[], Awaitable[float]], repeat: int) -> list[float]:
+    return [await fn() for _ in range(repeat)]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10x smaller sizes")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dir", type=Path, default=None, help="where the files go (a temp dir)")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    tasks, per_task = 100, 1000 // scale
+    runs, names = 100_000 // scale, 1000 // scale
+    root = args.dir or Path(tempfile.mkdtemp(prefix="bench-sqlite-"))
+    print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, files in {root}")
+    print(f"{'':<44} {'best':>12} {'median':>12}")
+
+    counter = iter(range(1_000_000))
+
+    def fresh() -> Path:
+        return root / f"append-{next(counter)}.db"
+
+    ours, ref = [], []
+    for _ in range(args.repeat):  # interleaved, so both see the same machine
+        ours.append(await store_appends(fresh(), tasks, per_task))
+        ref.append(raw_appends(fresh(), tasks, per_task))
+    report(f"1. appends, {tasks} concurrent runs", "facts/s", ours, ref)
+    service = await measure(lambda: service_records(fresh(), tasks, per_task // 2), args.repeat)
+    report("   (AsyncRuns.record, validation included)", "facts/s", service)
+
+    big = root / "big.db"
+    start = time.perf_counter()
+    facts = await populate(big, runs, names)
+    print(f"   populated {facts:,} facts / {runs:,} runs in {time.perf_counter() - start:.1f} s")
+
+    page = 50_000
+    ours, ref = [], []
+    for _ in range(args.repeat):
+        rate, count = await store_replay(big, page)
+        assert count == facts
+        ours.append(rate)
+        ref.append(raw_replay(big, page))
+    report(f"2. replay (read+decode+fold) {facts:,} facts", "facts/s", ours, ref)
+
+    median, worst, found = await listing(big, names, runs, calls=200)
+    print(
+        f"3. list_runs(name, 1-day window) over {runs:,} runs: median {median:.2f} ms, "
+        f"worst {worst:.2f} ms, {found} runs per page"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,288 @@
+"""Jobs: runs grouped by name, and the shapes ``--json`` prints.
+
+A *job* is every run with the same ``Requested.name`` — a workflow (each run written by the
+workflow SDK is a ``datatailr`` run named after the workflow) or any named run group (e.g.
+Qualytics runs made with ``AsyncRuns.create(..., name="nightly")``). Runs without a name are
+grouped per dialect under ``@dialect`` (``@qualytics``), a name the shell needs no quotes for; a
+real job called ``@qualytics`` wins over the group.
+
+A workflow's definition is the ``workflow`` entry of its runs' ``Requested.params``::
+
+    {"tasks": [{"id": ..., "name": ..., "function": "module.qualname",
+                "depends_on": [names]}], "schedule": null}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from lifecycle import events as ev
+from lifecycle._errors import UnknownRun
+from lifecycle._runs import AsyncRuns
+from lifecycle._stores import RunSummary
+from lifecycle._views import RunView, run_stream
+
+__all__ = [
+    "HistoryEntry",
+    "JobDetail",
+    "JobRow",
+    "LogLine",
+    "TaskInfo",
+    "VersionInfo",
+    "find_job",
+    "job_detail",
+    "job_key",
+    "job_of",
+    "job_rows",
+    "levels",
+    "requested",
+    "run_of_job",
+    "workflow_tasks",
+]
+
+HISTORY = 10
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One badge of a job's history strip."""
+
+    run_id: int
+    state: str
+    outcome: str | None
+    warning: bool
+
+
+class JobRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of ``lifecycle job ls``: the job and its latest run. ``history`` is the last
+    ten runs, oldest first."""
+
+    name: str
+    dialect: str
+    operation: str
+    tasks: int
+    runs: int
+    state: str
+    outcome: str | None
+    terminal: bool
+    warning: bool
+    last_run_id: int
+    last_run_at: _dt.datetime | None
+    history: list[HistoryEntry]
+
+
+class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One task of a workflow definition."""
+
+    name: str
+    id: str | int | None = None
+    function: str = ""
+    depends_on: list[str] = msgspec.field(default_factory=list)
+
+
+class VersionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One job version and the runs made with it."""
+
+    job_version: int | None
+    runs: int
+    first_run_at: _dt.datetime | None
+    last_run_at: _dt.datetime | None
+    last_run_id: int
+
+
+class JobDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """``lifecycle job get``: the definition as the latest run recorded it."""
+
+    name: str
+    kind: str  # "workflow", or "runs" for a named group of other runs
+    dialect: str
+    operation: str
+    runs: int
+    last_run_id: int
+    state: str
+    outcome: str | None
+    warning: bool
+    tasks: list[TaskInfo]
+    edges: list[tuple[str, str]]
+    schedule: Any
+    versions: list[VersionInfo]
+
+
+class LogLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One log entry of ``lifecycle log read --json`` (JSON Lines). ``task`` is ``None`` for the
+    run's own log; ``text`` is exactly as recorded."""
+
+    run_id: int
+    task: str | None
+    position: int
+    recorded_at: _dt.datetime
+    level: str
+    stream: str
+    text: str
+
+
+def job_key(summary: RunSummary) -> str:
+    """The job a run belongs to: its name, or ``@dialect`` for unnamed runs."""
+    return summary.name or f"@{summary.dialect}"
+
+
+async def job_of(runs: AsyncRuns, name: str, **filters: Any) -> list[RunSummary]:
+    """The runs of job ``name``, newest first (``filters`` go to ``AsyncRuns.list``)."""
+    rows = await runs.list(name=name, **filters)
+    if rows or not name.startswith("@") or not name[1:]:
+        return rows
+    if filters and await runs.list(name=name, limit=1):
+        return rows  # a real job called "@…", with no runs in the window
+    return await runs.list(name="", dialect=name[1:], **filters)
+
+
+async def find_job(runs: AsyncRuns, name: str) -> list[RunSummary]:
+    """Every run of job ``name``, newest first. Raises ``UnknownRun`` when there is none."""
+    rows = await job_of(runs, name)
+    if not rows:
+        raise UnknownRun(
+            f"no job named {name!r} in {runs.store.url} (`lifecycle job ls` lists the jobs)"
+        )
+    return rows
+
+
+async def run_of_job(runs: AsyncRuns, name: str, run_id: int | None) -> RunView:
+    """Run ``run_id`` of job ``name`` (its latest run when ``None``). Raises ``UnknownRun``."""
+    if run_id is None:
+        run_id = (await find_job(runs, name))[0].run_id
+        return await runs.get(run_id)
+    view = await runs.get(run_id)
+    if name not in (view.name, f"@{view.dialect}" if not view.name else view.name):
+        raise UnknownRun(
+            f"run {run_id} is not a run of job {name!r} "
+            f"(it is a run of {view.name or '@' + view.dialect!r})"
+        )
+    return view
+
+
+async def requested(runs: AsyncRuns, run_id: int) -> ev.Requested:
+    """The ``Requested`` fact that created run ``run_id``."""
+    head = await runs.store.read([run_stream(run_id)])
+    if not head or not isinstance(head[0].event, ev.Requested):
+        raise UnknownRun(f"no run {run_id} in {runs.store.url}")
+    return head[0].event
+
+
+def workflow_tasks(req: ev.Requested) -> tuple[list[TaskInfo], Any] | None:
+    """The tasks and schedule of a workflow run's definition, or ``None`` if it has none (or one
+    that does not have the agreed shape)."""
+    spec = req.params.get("workflow") if isinstance(req.params, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    try:
+        tasks = msgspec.convert(spec.get("tasks") or [], list[TaskInfo])
+    except msgspec.ValidationError:
+        return None
+    return tasks, spec.get("schedule")
+
+
+def levels(tasks: Sequence[TaskInfo]) -> dict[str, int]:
+    """Each task's depth in the DAG (0 for tasks with no dependencies); a dependency on an
+    unknown task counts as none, and a cycle (which a valid definition cannot have) as depth 0."""
+    by_name = {t.name: t for t in tasks}
+    depth: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> int:
+        if name in depth:
+            return depth[name]
+        if name in visiting or name not in by_name:
+            return -1
+        visiting.add(name)
+        d = 1 + max((visit(dep) for dep in by_name[name].depends_on), default=-1)
+        visiting.discard(name)
+        depth[name] = d
+        return d
+
+    for t in tasks:
+        visit(t.name)
+    return depth
+
+
+def _history(rows: Sequence[RunSummary]) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(run_id=r.run_id, state=r.state, outcome=r.outcome, warning=r.warning)
+        for r in reversed(rows[:HISTORY])
+    ]
+
+
+async def job_rows(runs: AsyncRuns) -> list[JobRow]:
+    """Every job with its latest run and history, by name."""
+    groups: dict[str, list[RunSummary]] = {}
+    for row in await runs.list():
+        groups.setdefault(job_key(row), []).append(row)
+    out = []
+    for name in sorted(groups, key=lambda n: (n.startswith("@"), n.casefold(), n)):
+        rows = groups[name]
+        latest = rows[0]
+        req = await requested(runs, latest.run_id)
+        out.append(
+            JobRow(
+                name=name,
+                dialect=latest.dialect,
+                operation=latest.operation,
+                tasks=len(req.containers),
+                runs=len(rows),
+                state=latest.state,
+                outcome=latest.outcome,
+                terminal=latest.terminal,
+                warning=latest.warning,
+                last_run_id=latest.run_id,
+                last_run_at=latest.started_at or latest.created_at,
+                history=_history(rows),
+            )
+        )
+    return out
+
+
+async def job_detail(runs: AsyncRuns, name: str) -> JobDetail:
+    """The definition of job ``name`` as its latest run recorded it, and its versions."""
+    rows = await find_job(runs, name)
+    latest = rows[0]
+    req = await requested(runs, latest.run_id)
+    found = workflow_tasks(req)
+    if found is not None:
+        tasks, schedule = found
+        kind = "workflow"
+    else:
+        tasks, schedule = [TaskInfo(name=c) for c in req.containers], None
+        kind = "runs"
+    known = {t.name for t in tasks}
+    edges = [(dep, t.name) for t in tasks for dep in t.depends_on if dep in known]
+    versions: dict[int | None, list[RunSummary]] = {}
+    for row in rows:
+        versions.setdefault(row.job_version, []).append(row)
+    return JobDetail(
+        name=name,
+        kind=kind,
+        dialect=latest.dialect,
+        operation=latest.operation,
+        runs=len(rows),
+        last_run_id=latest.run_id,
+        state=latest.state,
+        outcome=latest.outcome,
+        warning=latest.warning,
+        tasks=tasks,
+        edges=edges,
+        schedule=schedule,
+        versions=[
+            VersionInfo(
+                job_version=v,
+                runs=len(group),
+                first_run_at=group[-1].created_at,
+                last_run_at=group[0].created_at,
+                last_run_id=group[0].run_id,
+            )
+            for v, group in sorted(
+                versions.items(), key=lambda item: (item[0] is None, -(item[0] or 0))
+            )
+        ],
+    )

@@ -1,0 +1,762 @@
+"""``sqlite:///path/to/runs.db``: the embedded default store, through aiosqlite (asyncio only).
+
+Two connections, each with its own aiosqlite thread: a **writer** and a **reader** (WAL lets
+reads run beside a write). Every operation is one function run on a connection's thread — one
+thread hop (40–50 µs) however many statements it executes.
+
+Appends go through a **group commit**: every ``append`` queues a job; when no batch is on its way
+to the writer thread, the appender yields once (so the other ready tasks queue theirs) and sends
+one. The thread takes everything queued at the moment it gets to it — so appends that arrive
+while it commits the previous batch ride in the next — and runs it as one ``BEGIN IMMEDIATE``
+… ``COMMIT``: one commit, one fsync, for many runs. Each append is acknowledged only after that
+commit. Expected versions and event ids are checked inside the
+transaction, against the database and against the earlier appends of the same batch, so one
+append that fails (``ConcurrencyError``, ``IdempotencyConflict``) writes nothing and costs its
+neighbours nothing. If SQLite itself fails during the batch (a full disk), the batch is rolled
+back and replayed one append per transaction, so only the appends that cannot be written fail
+(``StoreError``), each as a whole.
+
+Durability: ``fast`` (default) is WAL + ``synchronous=NORMAL`` — survives a crash of the
+process; the last commits may roll back on power loss. ``durable`` is WAL + ``synchronous=FULL``
+— survives power loss.
+
+Other processes may write the same file: SQLite serialises writers (``busy_timeout``), and
+``wait`` polls the head position every ``poll_interval`` seconds besides being woken at once by
+this store's own appends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import os
+import sqlite3
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Final, Literal, Self, TypeVar
+
+import aiosqlite
+import anyio
+import anyio.to_thread
+import msgspec
+
+from lifecycle import events as ev
+from lifecycle._errors import ConcurrencyError, CorruptLog, StoreError
+
+from . import _sqlite_schema as schema
+from ._base import Lease, RunStore, RunSummary, Write, check_expected, resolve_retry
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+Durability = Literal["fast", "durable"]
+
+_SYNCHRONOUS: Final = {"fast": "NORMAL", "durable": "FULL"}
+
+_HINTS: Final = {
+    "SQLITE_FULL": "the disk is full, or max_page_count was reached: free space and retry",
+    "SQLITE_READONLY": "the database is read-only: check the permissions of the file and of "
+    "its directory (SQLite needs to create the -wal and -shm files beside it)",
+    "SQLITE_BUSY": "another process held the database longer than busy_timeout",
+    "SQLITE_CANTOPEN": "the file cannot be opened: check that its directory exists and the "
+    "permissions",
+    "SQLITE_NOTADB": "the file is not a SQLite database",
+    "SQLITE_CORRUPT": "the database file is damaged",
+    "SQLITE_IOERR": "the operating system reported an I/O error",
+}
+
+_SELECT_STREAMS: Final = (
+    "SELECT s.name, s.id, (SELECT e.version FROM events AS e WHERE e.stream_id = s.id "
+    "ORDER BY e.version DESC LIMIT 1) FROM json_each(?) AS j CROSS JOIN streams AS s "
+    "ON s.name = j.value"
+)
+_SELECT_BY_IDS: Final = (
+    "SELECT e.position, e.stream_id, e.version, e.event_id, e.recorded_at, e.data "
+    "FROM json_each(?) AS j CROSS JOIN events AS e ON e.event_id = j.value"
+)
+_SELECT_READ: Final = (
+    "SELECT e.position, e.stream_id, e.version, e.event_id, e.recorded_at, e.data "
+    "FROM json_each(?) AS j CROSS JOIN streams AS s ON s.name = j.value "
+    "CROSS JOIN events AS e ON e.stream_id = s.id WHERE e.position > ? ORDER BY e.position"
+)
+_SELECT_ALL: Final = (
+    "SELECT position, stream_id, version, event_id, recorded_at, data FROM events "
+    "WHERE position > ? ORDER BY position LIMIT ?"
+)
+_INSERT_EVENT: Final = (
+    "INSERT INTO events (position, stream_id, version, event_id, recorded_at, data) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+_SEND: Final = object()  # resolves an appender's future: "you send the next batch"
+
+_json: Final = msgspec.json.Encoder()
+
+
+def _json_list(items: Sequence[str]) -> str:
+    return _json.encode(items).decode()
+
+
+_Prepared = tuple[str, int | None, tuple[str, ...], tuple[ev.Fact, ...], list[bytes]]
+"""One write, ready for the thread: stream, expected version, event ids, facts, their bytes."""
+
+
+class _Job:
+    """One queued write: an append (``writes`` set) or a run-id allocation (``writes`` None).
+
+    ``given`` says the caller chose some event ids (so they may be a retry and are looked up);
+    ids the store made itself are fresh by construction. ``at`` is ``None`` for "the time of
+    the commit", read once per batch on the writer thread.
+    """
+
+    __slots__ = ("at", "future", "given", "ids", "outcome", "summaries", "taken", "writes")
+
+    def __init__(
+        self,
+        writes: list[_Prepared] | None,
+        ids: list[str],
+        given: bool,
+        summaries: list[tuple[Any, ...]],
+        at: _dt.datetime | None,
+    ) -> None:
+        self.writes = writes
+        self.ids = ids
+        self.given = given
+        self.summaries = summaries
+        self.at = at
+        self.future: asyncio.Future[object] | None = None
+        self.outcome: object = None
+        self.taken = False
+
+
+def _path_of(url: str) -> tuple[str, dict[str, str]]:
+    """``sqlite:///runs.db`` → ``runs.db`` (relative); ``sqlite:////abs/runs.db`` → absolute
+    (SQLAlchemy's convention). A query string carries options (``?durability=durable``)."""
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/") or len(rest) < 2:
+        raise StoreError(f"bad SQLite store URL {url!r}: write sqlite:///path/to/runs.db")
+    path, _, query = rest[1:].partition("?")
+    if path in {":memory:", ""}:
+        raise StoreError(f"{url!r}: for an in-memory store use memory://")
+    return urllib.parse.unquote(path), dict(urllib.parse.parse_qsl(query))
+
+
+class SQLiteStore(RunStore):
+    """A store in one SQLite file. ``async with SQLiteStore("sqlite:///runs.db") as store: ...``
+
+    ``durability`` is ``"fast"`` (default: survives process crashes) or ``"durable"`` (survives
+    power loss). ``readonly=True`` opens an existing store for reading only (writes raise
+    ``StoreError``). ``busy_timeout`` is how long, in seconds, a write waits for another
+    process's write to finish before failing. ``poll_interval`` bounds how late ``wait`` sees
+    appends made by other processes. The URL's query string may carry ``durability`` and
+    ``mode=ro``, so an environment variable can name a configured store.
+
+    Raises ``StoreError`` on entering if the file is not a lifecycle database, has a newer
+    schema, or cannot be opened; the file is left untouched then.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        durability: Durability | None = None,
+        readonly: bool | None = None,
+        busy_timeout: float = 10.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.url = url
+        self.path, query = _path_of(url)
+        self._abspath = os.path.abspath(self.path)
+        unknown = set(query) - {"durability", "mode"}
+        if unknown:
+            raise StoreError(f"{url!r}: unknown option(s) {sorted(unknown)}")
+        chosen = durability or query.get("durability", "fast")
+        if chosen not in _SYNCHRONOUS:
+            raise StoreError(f"durability must be 'fast' or 'durable', not {chosen!r}")
+        self.durability: Durability = "durable" if chosen == "durable" else "fast"
+        self.readonly = readonly if readonly is not None else query.get("mode") == "ro"
+        self.busy_timeout = busy_timeout
+        self.poll_interval = poll_interval
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._names: dict[int, str] = {}  # stream id → name; ids never change (reader thread)
+        # the group commit: appends queue here; _sealing says a batch is on its way to the
+        # writer thread and has not yet taken the queue. The lock guards both: the writer
+        # thread takes the queue.
+        self._lock = threading.Lock()
+        self._queue: list[_Job] = []
+        self._sealing = False
+        self._expected = 0
+        self._head = 0
+        self._polled_at = -1e9
+        self._changed: anyio.Event | None = None
+
+    # -- opening and closing ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._reader is not None:
+            return self
+        await anyio.to_thread.run_sync(self._check_file)
+        try:
+            if not self.readonly:
+                self._writer = await self._connect("rwc")
+                await _on_thread(self._writer, self._setup_writer)
+            self._reader = await self._connect("ro" if self.readonly else "rw")
+            await _on_thread(self._reader, self._setup_reader)
+        except BaseException as exc:
+            await self.aclose()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error("opening the store", exc, wrote=False) from exc
+            raise
+        return self
+
+    def _check_file(self) -> None:
+        schema.check_header(self.path)
+        if self.readonly and not os.path.exists(self.path):
+            raise StoreError(f"{self.path!r} does not exist: there is no store to open read-only")
+
+    async def _connect(self, mode: str) -> aiosqlite.Connection:
+        uri = f"file:{urllib.parse.quote(self._abspath)}?mode={mode}"
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves; sqlite3's implicit
+        # transactions would otherwise wrap reads and delay what they see.
+        return await aiosqlite.connect(uri, uri=True, isolation_level=None)
+
+    def _pragmas(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB per connection
+
+    def _setup_writer(self, conn: sqlite3.Connection) -> None:
+        self._pragmas(conn)
+        schema.prepare(conn, self.path, create=True)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
+
+    def _setup_reader(self, conn: sqlite3.Connection) -> None:
+        self._pragmas(conn)
+        if self.readonly:
+            schema.prepare(conn, self.path, create=False)
+        conn.execute("PRAGMA query_only = 1")
+
+    async def aclose(self) -> None:
+        """Close both connections (queued reads and writes finish first). Idempotent."""
+        for db in (self._writer, self._reader):
+            if db is not None:
+                try:
+                    await db.close()
+                except sqlite3.Error as exc:
+                    raise self._error("closing the store", exc, wrote=False) from exc
+        self._writer = self._reader = None
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    def _error(self, doing: str, exc: BaseException, *, wrote: bool = True) -> StoreError:
+        name = str(getattr(exc, "sqlite_errorname", ""))
+        hint = _HINTS.get("_".join(name.split("_")[:2]), "")
+        tail = "; nothing was written" if wrote else ""
+        error = StoreError(f"{self.url}: {doing} failed: {exc}{f' ({hint})' if hint else ''}{tail}")
+        error.__cause__ = exc
+        return error
+
+    def _closed(self) -> StoreError:
+        return StoreError(f"{self.url} is not open: use it as `async with store:`")
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], doing: str) -> T:
+        db = self._reader
+        if db is None:
+            raise self._closed()
+        try:
+            return await _on_thread(db, fn)
+        except sqlite3.Error as exc:
+            raise self._error(doing, exc, wrote=False) from exc
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], doing: str) -> T:
+        """Run ``fn`` in its own write transaction on the writer thread (FIFO with the group
+        commits), rolled back if it raises."""
+        db = self._writer
+        if db is None:
+            raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
+
+        def txn(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return result
+
+        try:
+            return await _on_thread(db, txn)
+        except sqlite3.Error as exc:
+            raise self._error(doing, exc) from exc
+
+    # -- appending: the group commit --------------------------------------------------------------
+
+    async def append(
+        self,
+        writes: Sequence[Write],
+        *,
+        summaries: Sequence[RunSummary] = (),
+        at: _dt.datetime | None = None,
+    ) -> list[ev.Recorded]:
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=_dt.UTC)
+        prepared: list[_Prepared] = []
+        flat: list[str] = []
+        given = False
+        for w in writes:
+            ids = w.ids()
+            given = given or w.event_ids is not None
+            flat.extend(ids)
+            try:
+                blobs = [ev.encode_fact(f) for f in w.events]
+            except (TypeError, ValueError, msgspec.EncodeError) as exc:
+                raise StoreError(f"{w.stream}: a fact cannot be stored: {exc}") from exc
+            prepared.append((w.stream, w.expected_version, ids, w.events, blobs))
+        job = _Job(prepared, flat, given, [schema.summary_row(s) for s in summaries], at)
+        records: list[ev.Recorded] = await self._submit(job)
+        return records
+
+    async def next_run_id(self) -> int:
+        # allocated in the group commit too: many concurrent create()s share one transaction
+        job = _Job(None, [], False, [], None)
+        run_id: int = await self._submit(job)
+        return run_id
+
+    async def _submit(self, job: _Job) -> Any:
+        db = self._writer
+        if db is None:
+            raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
+        loop = asyncio.get_running_loop()
+        job.future = loop.create_future()
+        with self._lock:
+            self._queue.append(job)
+            duty = not self._sealing  # no batch is on its way: this task sends one
+            self._sealing = True
+        try:
+            if duty and not os.environ.get("LC_NOYIELD"):
+                # One turn of the loop: the tasks that are ready (those the last commit woke,
+                # say) queue their appends too, before the batch is sent.
+                await asyncio.sleep(0)
+            elif await job.future is _SEND:  # the task that was to send it was cancelled
+                job.future = loop.create_future()
+                duty = True
+            if duty:
+                duty = False
+                # The batch takes whatever is queued when the writer thread gets to it, so
+                # appends that arrive meanwhile ride along. Its results come back through
+                # _deliver, scheduled before this await returns.
+                try:
+                    await _on_thread(db, partial(self._pull, loop=loop))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # it never reached the thread: the store was closed
+                    self._fail_queued(exc)
+            await job.future
+        except BaseException:
+            with self._lock:
+                if not job.taken:  # never sent: forget it, nothing will be written for it
+                    self._queue.remove(job)
+            if duty:
+                self._pass_duty()
+            raise
+        if isinstance(job.outcome, BaseException):
+            raise job.outcome
+        return job.outcome
+
+    def _pass_duty(self) -> None:
+        """The task that was to send the next batch was cancelled first: ask another queued
+        appender to send it (or, with none left, let the next one)."""
+        with self._lock:
+            for other in self._queue:
+                if other.future is not None and not other.future.done():
+                    other.future.set_result(_SEND)
+                    return
+            self._sealing = False
+
+    def _pull(self, conn: sqlite3.Connection, *, loop: asyncio.AbstractEventLoop) -> None:
+        """On the writer thread: seal the queue into one batch, commit it, and hand the results
+        to the loop (before this function returns, so before its own future resolves)."""
+        if os.environ.get("LC_HALF"):
+            deadline = time.perf_counter() + float(os.environ["LC_HALF"])
+            while len(self._queue) < self._expected // 2 and time.perf_counter() < deadline:
+                time.sleep(0)
+        with self._lock:
+            batch, self._queue = self._queue, []
+            self._sealing = False
+            for job in batch:
+                job.taken = True
+        if not batch:
+            return
+        try:
+            results = self._commit(conn, batch)
+        except BaseException as exc:  # never leave an appender waiting, whatever happened
+            results = [self._error("append", exc) for _ in batch]
+        self._expected = len(batch)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(self._deliver, batch, results)
+
+    def _fail_queued(self, exc: Exception) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+            self._sealing = False
+            for job in batch:
+                job.taken = True
+        self._deliver(batch, [self._error("append", exc) for _ in batch])
+
+    def _deliver(self, batch: list[_Job], results: list[object]) -> None:
+        head = self._head
+        for job, result in zip(batch, results, strict=True):
+            job.outcome = result
+            if isinstance(result, list) and result:
+                head = max(head, result[-1].position)
+            f = job.future
+            if f is not None and not f.done():
+                f.set_result(None)
+        self._advance(head)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[object]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = self._apply(conn, batch)
+            conn.execute("COMMIT")
+            return results
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            if len(batch) == 1:
+                return [self._error("append", exc)]
+        # SQLite failed somewhere in the batch (a full disk, say). Replay it one append per
+        # transaction, so only the appends that cannot be written fail. (Not savepoints:
+        # SQLITE_FULL, IOERR, NOMEM and BUSY abort the whole transaction, savepoints and all.
+        # The failures that do not come from SQLite — versions, ids — never get this far.)
+        results = []
+        for job in batch:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                result = self._apply(conn, [job])[0]
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                result = self._error("append", exc)
+            results.append(result)
+        return results
+
+    def _apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[object]:
+        """Check and write the jobs, inside the caller's transaction. Returns, per job, its
+        records, its run id, or the ``ConcurrencyError`` that rejected it (having written
+        nothing for it). Raises ``sqlite3.Error`` when SQLite fails."""
+        names: dict[str, None] = {}
+        ids: list[str] = []
+        for job in batch:
+            if job.writes is not None:
+                names.update((w[0], None) for w in job.writes)
+                if job.given:
+                    ids.extend(job.ids)
+        # stream name → [id, version], as the database has it, then as this batch leaves it
+        streams: dict[str, list[int]] = {}
+        if names:
+            for name, sid, version in conn.execute(_SELECT_STREAMS, (_json_list(list(names)),)):
+                streams[name] = [sid, version or 0]
+        found: dict[str, ev.Recorded] = {}
+        if ids:
+            rows = conn.execute(_SELECT_BY_IDS, (_json_list(ids),)).fetchall()
+            for record in self._records(conn, rows, {}):  # not the cache: this txn may roll back
+                found[record.event_id] = record
+        position = -1
+        next_sid = -1
+        run_id = -1
+        now = _dt.datetime.now(_dt.UTC)  # recorded_at of the appends that did not give one
+        new_streams: list[tuple[int, str]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        summary_rows: list[tuple[Any, ...]] = []
+        results: list[object] = []
+        for job in batch:
+            if job.writes is None:
+                if run_id < 0:
+                    row = conn.execute("SELECT value FROM counters WHERE name = 'run_id'")
+                    run_id = (row.fetchone() or (0,))[0]
+                run_id += 1
+                results.append(run_id)
+                continue
+            try:
+                retry = (
+                    resolve_retry(job.ids, [found.get(i) for i in job.ids]) if job.given else None
+                )
+                if retry is None:
+                    for stream, expected, *_ in job.writes:
+                        entry = streams.get(stream)
+                        check_expected(stream, expected, 0 if entry is None else entry[1])
+            except ConcurrencyError as exc:  # IdempotencyConflict included
+                results.append(exc)
+                continue
+            if retry is not None:
+                results.append(retry)
+                continue
+            if position < 0:
+                row = conn.execute("SELECT MAX(position) FROM events").fetchone()
+                position = row[0] or 0
+            records = []
+            at = job.at or now
+            at_us = schema.to_us(at)
+            for stream, _, wids, facts, blobs in job.writes:
+                if not facts:
+                    continue  # an empty write only checks its expected version
+                entry = streams.get(stream)
+                if entry is None:
+                    if next_sid < 0:
+                        next_sid = conn.execute("SELECT MAX(id) FROM streams").fetchone()[0] or 0
+                    next_sid += 1
+                    entry = streams[stream] = [next_sid, 0]
+                    new_streams.append((next_sid, stream))
+                sid, version = entry
+                for fact, event_id, blob in zip(facts, wids, blobs, strict=True):
+                    position += 1
+                    version += 1
+                    record = ev.Recorded(
+                        stream=stream,
+                        version=version,
+                        position=position,
+                        event_id=event_id,
+                        recorded_at=at,
+                        event=fact,  # type: ignore[arg-type]
+                    )
+                    records.append(record)
+                    found[event_id] = record
+                    event_rows.append((position, sid, version, event_id, at_us, blob))
+                entry[1] = version
+            summary_rows.extend(job.summaries)
+            results.append(records)
+        if new_streams:
+            conn.executemany("INSERT INTO streams (id, name) VALUES (?, ?)", new_streams)
+        if event_rows:
+            conn.executemany(_INSERT_EVENT, event_rows)
+        if summary_rows:
+            conn.executemany(schema.UPSERT_RUN, summary_rows)
+        if run_id >= 0:
+            conn.execute(
+                "INSERT INTO counters (name, value) VALUES ('run_id', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (run_id,),
+            )
+        return results
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _records(
+        self, conn: sqlite3.Connection, rows: list[Any], names: dict[int, str]
+    ) -> list[ev.Recorded]:
+        """``Recorded`` envelopes of ``events`` rows (position, stream_id, version, event_id,
+        recorded_at, data), looking stream names up in ``names`` (and filling it in). Decodes
+        every fact in one msgspec call when it can."""
+        if not rows:
+            return []
+        missing = {row[1] for row in rows} - names.keys()
+        if missing:
+            found = conn.execute(
+                "SELECT s.id, s.name FROM json_each(?) AS j CROSS JOIN streams AS s "
+                "ON s.id = j.value",
+                (_json.encode(sorted(missing)).decode(),),
+            )
+            names.update(found)
+        facts = self._decode(rows)
+        from_us = schema.from_us
+        # the facts of one append share their time: convert each distinct one once
+        times = {us: from_us(us) for us in {row[4] for row in rows}}
+        Recorded = ev.Recorded
+        return [
+            Recorded(
+                stream=names[sid],
+                version=version,
+                position=position,
+                event_id=event_id,
+                recorded_at=times[us],
+                event=fact,
+            )
+            for (position, sid, version, event_id, us, _), fact in zip(rows, facts, strict=True)
+        ]
+
+    def _decode(self, rows: list[Any]) -> list[ev.FactType]:
+        n = len(rows)
+        # The blobs are msgpack facts; a msgpack array header in front makes them one array
+        # that msgspec decodes in a single call (much cheaper than a call per fact).
+        header = b"\xdd" + n.to_bytes(4, "big")
+        try:
+            return ev.decode_facts(header + b"".join([row[5] for row in rows]))
+        except msgspec.DecodeError:
+            pass  # an old shape somewhere: decode one by one, through the upcasters
+        facts = []
+        for row in rows:
+            try:
+                facts.append(ev.decode_fact(row[5]))
+            except msgspec.DecodeError as exc:
+                raise CorruptLog(
+                    self.path, row[0], f"event {row[3]} (position {row[0]}) cannot be read: {exc}"
+                ) from exc
+        return facts
+
+    async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
+        if not streams:
+            return []
+        names = _json_list(list(streams))
+
+        def read(conn: sqlite3.Connection) -> list[ev.Recorded]:
+            rows = conn.execute(_SELECT_READ, (names, after)).fetchall()
+            return self._records(conn, rows, self._names)
+
+        return await self._read(read, "reading streams")
+
+    async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
+        def read_all(conn: sqlite3.Connection) -> list[ev.Recorded]:
+            rows = conn.execute(_SELECT_ALL, (after, -1 if limit is None else limit)).fetchall()
+            return self._records(conn, rows, self._names)
+
+        return await self._read(read_all, "reading the log")
+
+    async def wait(self, after: int) -> int:
+        while True:
+            if self._head > after:
+                return self._head
+            now = time.monotonic()
+            if now - self._polled_at >= self.poll_interval:
+                # other processes' appends: look at the head, at most once per poll_interval
+                # however many tasks wait
+                self._polled_at = now
+                self._advance(await self._read(_max_position, "reading the head position"))
+                continue
+            if self._changed is None:
+                self._changed = anyio.Event()
+            with anyio.move_on_after(self._polled_at + self.poll_interval - now):
+                await self._changed.wait()
+
+    def _advance(self, head: int) -> None:
+        if head > self._head:
+            self._head = head
+            if self._changed is not None:
+                self._changed.set()
+                self._changed = None
+
+    # -- the read model ---------------------------------------------------------------------------
+
+    async def list_runs(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        dialect: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        where = []
+        args: list[Any] = []
+        for column, value in (("name", name), ("state", state), ("dialect", dialect)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if start_time is not None:
+            where.append("created_at >= ?")
+            args.append(schema.to_us(start_time))
+        if end_time is not None:
+            where.append("created_at <= ?")
+            args.append(schema.to_us(end_time))
+        sql = f"SELECT {schema.SUMMARY_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY run_id DESC LIMIT ?"
+        args.append(-1 if limit is None else limit)
+
+        def query(conn: sqlite3.Connection) -> list[RunSummary]:
+            return [schema.summary_of_row(r) for r in conn.execute(sql, args)]
+
+        return await self._read(query, "listing runs")
+
+    async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
+        rows = [schema.summary_row(s) for s in summaries]
+
+        def replace(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM runs")
+            conn.executemany(schema.UPSERT_RUN, rows)
+
+        await self._write(replace, "replacing the runs read model")
+
+    # -- blobs and leases -------------------------------------------------------------------------
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        value = bytes(data)
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO blobs (key, data) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+                (key, value),
+            )
+
+        await self._write(put, "storing a blob")
+
+    async def get_blob(self, key: str) -> bytes | None:
+        def get(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT data FROM blobs WHERE key = ?", (key,)).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(get, "reading a blob")
+
+    async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
+        def acquire(conn: sqlite3.Connection) -> bool:
+            now = schema.to_us(_dt.datetime.now(_dt.UTC))
+            held = conn.execute(
+                "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if held is not None and held[0] != owner and held[1] > now:
+                return False
+            conn.execute(
+                "INSERT INTO leases (run_id, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at",
+                (run_id, owner, now + int(ttl * 1_000_000)),
+            )
+            return True
+
+        return await self._write(acquire, "taking a lease")
+
+    async def release_lease(self, run_id: int, owner: str) -> None:
+        def release(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", (run_id, owner))
+
+        await self._write(release, "releasing a lease")
+
+    async def leases(self) -> list[Lease]:
+        def query(conn: sqlite3.Connection) -> list[Lease]:
+            rows = conn.execute("SELECT run_id, owner, expires_at FROM leases ORDER BY run_id")
+            return [schema.lease_of(r) for r in rows]
+
+        return await self._read(query, "reading leases")
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn(connection)`` on the aiosqlite connection's own thread, in one hop.
+
+    aiosqlite's public methods hop once per statement; ``Connection._execute`` is the one
+    primitive they are all built on, so we call it directly (checked against aiosqlite 0.20–0.22).
+    """
+    return await db._execute(lambda: fn(db._conn))  # type: ignore[no-any-return,no-untyped-call]
+
+
+def _max_position(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls some failed transactions back by itself (a full disk may); a second
+    # ROLLBACK would then fail, hiding the real error.
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
