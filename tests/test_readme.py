@@ -34,3 +34,14 @@ def test_readme_python_snippets_run() -> None:
         namespace: dict[str, object] = {"__name__": "readme"}
         exec(compile(block, "README.md", "exec"), namespace)
         lifecycle._dialects._REGISTRY.pop("mine", None)
+
+
+def test_readme_marked_snippets_run_on_a_fresh_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marked = re.findall(r"<!-- run -->\n```python\n(.*?)```", README, re.S)
+    assert marked
+    monkeypatch.setenv("LIFECYCLE_STORE", f"sqlite:///{tmp_path}/runs.db")
+    monkeypatch.chdir(tmp_path)
+    for block in marked:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
