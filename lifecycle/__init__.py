@@ -13,6 +13,7 @@ from ._dialects import Dialect as Dialect
 from ._dialects import State as State
 from ._dialects import dialect as dialect
 from ._dialects import dialects as dialects
+from ._dialects import load_dialect as load_dialect
 from ._dialects import register_dialect as register_dialect
 from ._engine import Adapter as Adapter
 from ._engine import Container as Container
@@ -116,6 +117,7 @@ __all__ = [
     "export",
     "fold",
     "import_log",
+    "load_dialect",
     "load_result",
     "open_store",
     "read_log",

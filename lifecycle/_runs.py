@@ -382,6 +382,11 @@ class AsyncRuns:
                 ]
             summaries.append(summary_of(self._with(run, None, trial).view()))
         records = await self.store.append(writes, summaries=summaries, at=now)
+        if records[-1].version != trial.version:
+            # an idempotent retry: the store returned the original records and wrote nothing,
+            # so the trial fold (the batch applied again) is not the log: read it afresh
+            self._cache.pop(run.run_id, None)
+            return records
         trial.position = records[-1].position
         if container is None:
             run.run = trial

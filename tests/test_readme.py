@@ -26,16 +26,6 @@ def test_readme_diagrams_are_current(name: str) -> None:
         assert drawn[d.containers.name] == d.containers.to_mermaid()
 
 
-def test_readme_python_snippets_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    runnable = [b for b in blocks if "import lifecycle" in b and "..." not in b]
-    assert runnable
-    for block in runnable:
-        namespace: dict[str, object] = {"__name__": "readme"}
-        exec(compile(block, "README.md", "exec"), namespace)
-        lifecycle._dialects._REGISTRY.pop("mine", None)
-
-
 def test_readme_marked_snippets_run_on_a_fresh_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -43,5 +33,8 @@ def test_readme_marked_snippets_run_on_a_fresh_store(
     assert marked
     monkeypatch.setenv("LIFECYCLE_STORE", f"sqlite:///{tmp_path}/runs.db")
     monkeypatch.chdir(tmp_path)
-    for block in marked:
-        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    try:
+        for block in marked:
+            exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    finally:
+        lifecycle._dialects._REGISTRY.pop("mine", None)

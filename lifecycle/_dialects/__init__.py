@@ -13,6 +13,7 @@ from ._compile import Table, rejection, resolve, step
 from ._datatailr import datatailr
 from ._declare import START, Aggregation, Dialect, Outcome, State, TransitionSpec
 from ._domino import domino
+from ._load import load_dialect
 from ._qualytics import qualytics
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "TransitionSpec",
     "dialect",
     "dialects",
+    "load_dialect",
     "register_dialect",
     "rejection",
     "resolve",

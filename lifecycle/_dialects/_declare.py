@@ -184,7 +184,14 @@ class Dialect:
             when = tuple(sorted(dict(spec.get("when") or {}).items()))
             for fact in _names(spec["trigger"]):
                 cls = self._fact(fact, where)
-                for field, _ in when:
+                for field, value in when:
+                    try:
+                        hash(value)
+                    except TypeError:
+                        raise InvalidDialect(
+                            f"{self.name}: {where} guards {fact}.{field} on {value!r}; "
+                            "a guard value must be a plain scalar (str, int, bool, None)"
+                        ) from None
                     if field not in cls.__struct_fields__:
                         raise InvalidDialect(
                             f"{self.name}: {where} guards on {fact}.{field}, which is not a field"

@@ -190,7 +190,6 @@ class SQLiteStore(RunStore):
         self._lock = threading.Lock()
         self._queue: list[_Job] = []
         self._sealing = False
-        self._expected = 0
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
@@ -227,7 +226,8 @@ class SQLiteStore(RunStore):
 
     def _pragmas(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA cache_size = -32768")  # 32 MiB per connection
+        for pragma in schema.CONNECTION_PRAGMAS:
+            conn.execute(pragma)
 
     def _setup_writer(self, conn: sqlite3.Connection) -> None:
         self._pragmas(conn)
@@ -235,6 +235,8 @@ class SQLiteStore(RunStore):
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
+        for pragma in schema.WRITER_PRAGMAS:
+            conn.execute(pragma)
 
     def _setup_reader(self, conn: sqlite3.Connection) -> None:
         self._pragmas(conn)
@@ -340,7 +342,7 @@ class SQLiteStore(RunStore):
             duty = not self._sealing  # no batch is on its way: this task sends one
             self._sealing = True
         try:
-            if duty and not os.environ.get("LC_NOYIELD"):
+            if duty:
                 # One turn of the loop: the tasks that are ready (those the last commit woke,
                 # say) queue their appends too, before the batch is sent.
                 await asyncio.sleep(0)
@@ -383,10 +385,6 @@ class SQLiteStore(RunStore):
     def _pull(self, conn: sqlite3.Connection, *, loop: asyncio.AbstractEventLoop) -> None:
         """On the writer thread: seal the queue into one batch, commit it, and hand the results
         to the loop (before this function returns, so before its own future resolves)."""
-        if os.environ.get("LC_HALF"):
-            deadline = time.perf_counter() + float(os.environ["LC_HALF"])
-            while len(self._queue) < self._expected // 2 and time.perf_counter() < deadline:
-                time.sleep(0)
         with self._lock:
             batch, self._queue = self._queue, []
             self._sealing = False
@@ -398,7 +396,6 @@ class SQLiteStore(RunStore):
             results = self._commit(conn, batch)
         except BaseException as exc:  # never leave an appender waiting, whatever happened
             results = [self._error("append", exc) for _ in batch]
-        self._expected = len(batch)
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             loop.call_soon_threadsafe(self._deliver, batch, results)
 
@@ -455,19 +452,22 @@ class SQLiteStore(RunStore):
         ids: list[str] = []
         for job in batch:
             if job.writes is not None:
-                names.update((w[0], None) for w in job.writes)
+                for w in job.writes:
+                    names[w[0]] = None
                 if job.given:
-                    ids.extend(job.ids)
+                    ids += job.ids
         # stream name → [id, version], as the database has it, then as this batch leaves it
         streams: dict[str, list[int]] = {}
         if names:
             for name, sid, version in conn.execute(_SELECT_STREAMS, (_json_list(list(names)),)):
                 streams[name] = [sid, version or 0]
-        found: dict[str, ev.Recorded] = {}
+        # records by event id, stored or written earlier in this batch: kept only when some
+        # append gave its own ids (a retry can only name ids its caller chose)
+        found: dict[str, ev.Recorded] | None = None
         if ids:
             rows = conn.execute(_SELECT_BY_IDS, (_json_list(ids),)).fetchall()
-            for record in self._records(conn, rows, {}):  # not the cache: this txn may roll back
-                found[record.event_id] = record
+            # not the shared name cache: this transaction may yet roll back
+            found = {r.event_id: r for r in self._records(conn, rows, {})}
         position = -1
         next_sid = -1
         run_id = -1
@@ -476,8 +476,10 @@ class SQLiteStore(RunStore):
         event_rows: list[tuple[Any, ...]] = []
         summary_rows: list[tuple[Any, ...]] = []
         results: list[object] = []
+        Recorded = ev.Recorded  # a local: this runs once per fact
         for job in batch:
-            if job.writes is None:
+            writes = job.writes
+            if writes is None:
                 if run_id < 0:
                     row = conn.execute("SELECT value FROM counters WHERE name = 'run_id'")
                     run_id = (row.fetchone() or (0,))[0]
@@ -485,26 +487,24 @@ class SQLiteStore(RunStore):
                 results.append(run_id)
                 continue
             try:
-                retry = (
-                    resolve_retry(job.ids, [found.get(i) for i in job.ids]) if job.given else None
-                )
-                if retry is None:
-                    for stream, expected, *_ in job.writes:
+                if found is not None and job.given:
+                    retry = resolve_retry(job.ids, [found.get(i) for i in job.ids])
+                    if retry is not None:
+                        results.append(retry)
+                        continue
+                for stream, expected, *_ in writes:
+                    if expected is not None:
                         entry = streams.get(stream)
                         check_expected(stream, expected, 0 if entry is None else entry[1])
             except ConcurrencyError as exc:  # IdempotencyConflict included
                 results.append(exc)
                 continue
-            if retry is not None:
-                results.append(retry)
-                continue
             if position < 0:
-                row = conn.execute("SELECT MAX(position) FROM events").fetchone()
-                position = row[0] or 0
+                position = conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
             records = []
             at = job.at or now
             at_us = schema.to_us(at)
-            for stream, _, wids, facts, blobs in job.writes:
+            for stream, _, wids, facts, blobs in writes:
                 if not facts:
                     continue  # an empty write only checks its expected version
                 entry = streams.get(stream)
@@ -518,19 +518,22 @@ class SQLiteStore(RunStore):
                 for fact, event_id, blob in zip(facts, wids, blobs, strict=True):
                     position += 1
                     version += 1
-                    record = ev.Recorded(
-                        stream=stream,
-                        version=version,
-                        position=position,
-                        event_id=event_id,
-                        recorded_at=at,
-                        event=fact,  # type: ignore[arg-type]
+                    records.append(
+                        Recorded(
+                            stream=stream,
+                            version=version,
+                            position=position,
+                            event_id=event_id,
+                            recorded_at=at,
+                            event=fact,  # type: ignore[arg-type]
+                        )
                     )
-                    records.append(record)
-                    found[event_id] = record
                     event_rows.append((position, sid, version, event_id, at_us, blob))
                 entry[1] = version
-            summary_rows.extend(job.summaries)
+            if found is not None:
+                found.update((r.event_id, r) for r in records)
+            if job.summaries:
+                summary_rows += job.summaries
             results.append(records)
         if new_streams:
             conn.executemany("INSERT INTO streams (id, name) VALUES (?, ?)", new_streams)

@@ -34,9 +34,11 @@ from ._base import Lease, RunSummary
 
 __all__ = [
     "APPLICATION_ID",
+    "CONNECTION_PRAGMAS",
     "SCHEMA_VERSION",
     "SUMMARY_COLUMNS",
     "UPSERT_RUN",
+    "WRITER_PRAGMAS",
     "check_header",
     "from_us",
     "lease_of",
@@ -96,6 +98,17 @@ _TABLES: Final = (
         expires_at INTEGER NOT NULL
     )""",
 )
+
+CONNECTION_PRAGMAS: Final = ("PRAGMA cache_size = -32768",)  # 32 MiB of pages per connection
+"""Set on every connection the store opens (besides ``busy_timeout``)."""
+
+WRITER_PRAGMAS: Final = (
+    # Checkpoint every 10,000 WAL frames (~40 MiB), not SQLite's 1,000: concurrent runs dirty
+    # one index page per stream per commit, and a longer interval copies each hot page into the
+    # database once per checkpoint instead of ten times (1.3-1.6x the append rate here).
+    "PRAGMA wal_autocheckpoint = 10000",
+)
+"""Set on the writer connection, after ``synchronous``."""
 
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 
