@@ -1,27 +1,31 @@
-"""The demo that ``make demo`` and ``lifecycle demo`` run: three runs, one per dialect.
+"""The demo that ``make demo`` and ``lifecycle demo`` run: the library's main job on its embedded
+default — a SQLite file and real OS processes through the ``subprocess`` adapter.
 
-1. A Qualytics profile over three containers, one of which fails: the run ends Success with the
-   Warning indicator.
-2. A Domino run, stopped while it runs: StopRequested → Stopping → Stopped.
-3. A Datatailr run whose code runs out of memory: Out of Memory.
+1. A Qualytics profile over three containers, one of which exits non-zero: the run ends Success
+   with the Warning indicator (a failed container does not fail a profile).
+2. A Domino run, aborted while its process runs: StopRequested → Stopping → Stopped, and the
+   process is terminated.
+3. A Datatailr run whose process allocates past its memory limit: Out of Memory.
 
-Then it prints each view, replays the log to show that replay equals the live views, and draws
-the Qualytics state machine as Mermaid.
+Then it prints each view and one container's log, replays the store's log to show that replay
+equals the live views, and draws the Qualytics state machine as Mermaid.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 import anyio
+import structlog
 
 import lifecycle
-from lifecycle import events as ev
-
-from ._canonical import START_SEQUENCE
 
 __all__ = ["main", "record_demo_runs", "render_view"]
+
+PY = sys.executable
 
 
 def render_view(view: lifecycle.RunView) -> str:
@@ -41,64 +45,71 @@ def render_view(view: lifecycle.RunView) -> str:
 
 
 async def record_demo_runs(runs: lifecycle.AsyncRuns) -> list[int]:
-    """Record the three demo runs through the run service; return their ids."""
-    # 1. Qualytics profile: three containers, one fails -> Success + Warning.
-    profile = await runs.create(
-        "qualytics",
-        operation="profile",
-        name="nightly-profile",
-        containers=["orders", "customers", "payments"],
-    )
-    await runs.record(profile.id, START_SEQUENCE)
-    for table in ("orders", "customers", "payments"):
-        await runs.record(
-            profile.id,
-            [*START_SEQUENCE, ev.LogRecorded(text=f"profiling {table}")],
-            container=table,
-        )
-    await runs.record(profile.id, ev.ExecutionSucceeded(), container="orders")
-    await runs.record(profile.id, ev.ExecutionSucceeded(), container="payments")
-    await runs.record(
-        profile.id,
-        [
-            ev.LogRecorded(
-                level="error", stream="stderr", text="relation customers does not exist"
-            ),
-            ev.ExecutionFailed(error="relation customers does not exist", exit_code=1),
-        ],
-        container="customers",
-    )
-    await runs.record(profile.id, ev.ExecutionSucceeded())
-
-    # 2. Domino: stopped while running.
-    job = await runs.create("domino", name="train-model")
-    await runs.record(job.id, [*START_SEQUENCE, ev.LogRecorded(text="epoch 1/10")])
-    await runs.abort(job.id, by="ann")
-
-    # 3. Datatailr: built, then out of memory.
-    etl = await runs.create("datatailr", name="daily-etl", build=True)
-    await runs.record(etl.id, [ev.BuildStarted(image="daily-etl"), ev.BuildSucceeded(version=1)])
-    await runs.record(etl.id, [*START_SEQUENCE, ev.LogRecorded(text="loading 40 GB")])
-    await runs.record(etl.id, ev.OutOfMemory(limit_bytes=512 * 2**20))
+    """Execute the three demo runs through the engine; return their ids."""
+    async with lifecycle.Engine(runs, adapter="subprocess", max_parallel=3) as engine:
+        profile = await engine.submit(
+            "qualytics", operation="profile", name="nightly-profile", containers=[
+                lifecycle.Container("orders", command=[PY, "-c", "print('profiled 1200 rows')"]),
+                lifecycle.Container("customers", command=[PY, "-c", (
+                    "import sys; print('relation customers does not exist', file=sys.stderr);"
+                    " sys.exit(3)")]),
+                lifecycle.Container("payments", command=[PY, "-c", "print('profiled 87 rows')"]),
+            ],
+        )  # fmt: skip
+        job = await engine.submit("domino", name="train-model", containers=[
+            lifecycle.Container("train", command=[PY, "-u", "-c", (
+                "import time\nfor epoch in range(1, 100):\n"
+                "    print(f'epoch {epoch}/99'); time.sleep(0.2)")]),
+        ])  # fmt: skip
+        etl = await engine.submit("datatailr", name="daily-etl", containers=[
+            lifecycle.Container("load", memory_limit=256 * 2**20, command=[PY, "-c", (
+                "print('loading 2 GiB'); data = bytearray(2 * 1024**3)")]),
+        ])  # fmt: skip
+        with anyio.fail_after(30):  # abort the Domino run once it has printed two epochs
+            epochs = 0
+            async for record in runs.follow(job.id):
+                if isinstance(record.event, lifecycle.events.LogRecorded):
+                    epochs += 1
+                if epochs == 2:
+                    break
+        await engine.abort(job.id, by="demo")
+        for run in (profile, job, etl):
+            await engine.wait(run.id)
     return [profile.id, job.id, etl.id]
 
 
-async def amain(store: str = "memory://", out: TextIO = sys.stdout) -> None:
+async def amain(store: str, out: TextIO = sys.stdout) -> None:
     async with lifecycle.AsyncRuns(store) as runs:
         ids = await record_demo_runs(runs)
         for run_id in ids:
             print(render_view(await runs.get(run_id)), file=out)
-        records = [r for run_id in ids for r in await runs.history(run_id)]
-        replayed = lifecycle.Projector()
-        replayed.feed(sorted(records, key=lambda r: r.position))
-        same = all([replayed.view(i) == await runs.get(i) for i in ids])
-        print(f"\nreplayed {len(records)} facts: views equal the live ones: {same}", file=out)
+        print("\nlogs:", file=out)
+        for run_id in ids:
+            for r in await runs.history(run_id):
+                if isinstance(r.event, lifecycle.events.LogRecorded):
+                    print(f"    {r.stream:<20} [{r.event.stream}] {r.event.text}", file=out)
+    report = await lifecycle.areplay(store)
+    same = True
+    async with lifecycle.AsyncRuns(store) as runs:
+        for run_id in ids:
+            same = same and report.views[run_id] == await runs.get(run_id)
+    print(f"\nreplayed the log of {store}: views equal the live ones: {same}", file=out)
     print("\nThe qualytics state machine (Mermaid):\n", file=out)
     print(lifecycle.dialect("qualytics").to_mermaid(), file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo; ``argv[0]``, if given, is the store URL."""
+    """Run the demo; ``argv[0]``, if given, is the store URL (default: a new SQLite file)."""
     args = sys.argv[1:] if argv is None else argv
-    anyio.run(amain, args[0] if args else "memory://")
+    # the library never configures logging; the demo, an application, does: warnings on stderr
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(30),
+    )
+    if args:
+        store = args[0]
+    else:
+        store = f"sqlite:///{Path(tempfile.mkdtemp(prefix='lifecycle-demo-')) / 'runs.db'}"
+        print(f"store: {store}\n")
+    anyio.run(amain, store)
     return 0
