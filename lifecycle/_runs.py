@@ -298,14 +298,35 @@ class AsyncRuns:
         ``IdempotencyConflict``. A retry with the same ``event_ids`` returns the original records.
         """
         batch = [facts] if isinstance(facts, ev.Fact) else list(facts)
-        if not batch:
+        return await self.record_many(run_id, [(container, batch)], event_ids=event_ids)
+
+    async def record_many(
+        self,
+        run_id: int,
+        items: Sequence[tuple[str | None, Sequence[ev.Fact]]],
+        *,
+        event_ids: Sequence[str] | None = None,
+    ) -> builtins.list[ev.Recorded]:
+        """``record`` for several streams of one run — ``(container, facts)`` pairs, ``None``
+        for the run stream — validated the same way and appended atomically, in one store
+        round trip (how an engine driving many containers keeps up). ``event_ids``, if given,
+        has one id per fact, in the order of ``items``."""
+        pairs = [(c, list(f)) for c, f in items if f]
+        count = sum(len(f) for _, f in pairs)
+        if not count:
             return []
-        ids = tuple(event_ids) if event_ids is not None else tuple(ev.new_event_id() for _ in batch)
+        ids = (
+            tuple(event_ids)
+            if event_ids is not None
+            else tuple(ev.new_event_id() for _ in range(count))
+        )
+        if len(ids) != count:
+            raise ValueError(f"{count} facts but {len(ids)} event ids")
         async with self._lock(run_id):
             for attempt in range(_RETRIES):
                 run = await self._load(run_id, fresh=attempt > 0)
                 try:
-                    return await self._record(run, batch, container, ids)
+                    return await self._record(run, pairs, ids)
                 except IdempotencyConflict:
                     raise
                 except ConcurrencyError:
@@ -333,65 +354,93 @@ class AsyncRuns:
     async def _record(
         self,
         run: RunFold,
-        batch: builtins.list[ev.Fact],
-        container: str | None,
+        items: Sequence[tuple[str | None, builtins.list[ev.Fact]]],
         ids: tuple[str, ...],
     ) -> builtins.list[ev.Recorded]:
+        """Validate ``items`` on copies of the streams' folds, append, then install the copies.
+        Nothing is changed unless the append succeeds."""
         requested = run.run.requested
-        if container is not None and (requested is None or container not in requested.containers):
-            known = ", ".join(requested.containers) if requested else ""
-            raise UnknownRun(
-                f"run {run.run_id} has no container {container!r} (containers: {known or 'none'})"
-            )
-        acc = run.stream(container)
+        known = requested.containers if requested is not None else ()
         now = _dt.datetime.now(_dt.UTC)
-        trial = _copy(acc)
-        for fact in batch:
-            if isinstance(fact, ev.Requested):
-                raise InvalidTransition(
-                    dialect=acc.dialect.name,
-                    state=trial.state,
-                    fact="Requested",
-                    stream=acc.stream,
-                    version=trial.version,
-                    hint="Requested is written by create(), rerun() and resume() only.",
+        trials: dict[str | None, StreamFold] = {}
+        events: dict[str | None, builtins.list[ev.Fact]] = {}
+        for container, facts in items:
+            if container is not None and container not in known:
+                raise UnknownRun(
+                    f"run {run.run_id} has no container {container!r} "
+                    f"(containers: {', '.join(known) or 'none'})"
                 )
-            trial.apply(fact, now)
+            trial = trials.get(container)
+            if trial is None:
+                trial = trials[container] = _copy(run.stream(container))
+                events[container] = []
+            for fact in facts:
+                if isinstance(fact, ev.Requested):
+                    raise InvalidTransition(
+                        dialect=trial.dialect.name,
+                        state=trial.state,
+                        fact="Requested",
+                        stream=trial.stream,
+                        version=trial.version,
+                        hint="Requested is written by create(), rerun() and resume() only.",
+                    )
+                trial.apply(fact, now)
+            events[container].extend(facts)
+        # event ids follow the facts in the order given; writes group them per stream
+        given = iter(ids)
+        stream_ids: dict[str | None, builtins.list[str]] = {c: [] for c in trials}
+        for container, facts in items:
+            stream_ids[container].extend(next(given) for _ in facts)
         writes = [
             Write(
-                stream=acc.stream, events=tuple(batch), expected_version=acc.version, event_ids=ids
+                stream=trial.stream,
+                events=tuple(events[c]),
+                expected_version=run.stream(c).version,
+                event_ids=tuple(stream_ids[c]),
             )
+            for c, trial in trials.items()
         ]
         summaries: builtins.list[RunSummary] = []
-        if container is None and trial.state is not acc.state:
-            if trial.outcome is not None:
-                active = [n for n, c in run.containers.items() if c.outcome is None]
+        run_trial = trials.get(None)
+        if run_trial is not None and run_trial.state is not run.run.state:
+            if run_trial.outcome is not None:
+                active = [
+                    name
+                    for name, acc in run.containers.items()
+                    if (trials.get(name) or acc).outcome is None
+                ]
                 if active:
                     raise InvalidTransition(
-                        dialect=acc.dialect.name,
-                        state=acc.state,
-                        fact=type(batch[-1]).__name__,
-                        stream=acc.stream,
-                        version=acc.version,
+                        dialect=run_trial.dialect.name,
+                        state=run.run.state,
+                        fact=type(events[None][-1]).__name__,
+                        stream=run_trial.stream,
+                        version=run.run.version,
                         hint=f"Containers {active} are still active: a terminal run has only "
                         "terminal containers. End them first, or abort() the run.",
                     )
-                writes += [
-                    Write(stream=c.stream, expected_version=c.version)
-                    for c in run.containers.values()
+                writes += [  # they must not move while the run ends
+                    Write(stream=acc.stream, expected_version=acc.version)
+                    for name, acc in run.containers.items()
+                    if name not in trials
                 ]
-            summaries.append(summary_of(self._with(run, None, trial).view()))
+            clone = RunFold(run.dialect, run.run_id)
+            clone.run = run_trial
+            clone.containers = {**run.containers, **{c: t for c, t in trials.items() if c}}
+            summaries.append(summary_of(clone.view()))
         records = await self.store.append(writes, summaries=summaries, at=now)
-        if records[-1].version != trial.version:
+        last = {r.stream: r for r in records}
+        if any(last[t.stream].version != t.version for t in trials.values()):
             # an idempotent retry: the store returned the original records and wrote nothing,
-            # so the trial fold (the batch applied again) is not the log: read it afresh
+            # so the trial folds (the batch applied again) are not the log: read it afresh
             self._cache.pop(run.run_id, None)
             return records
-        trial.position = records[-1].position
-        if container is None:
-            run.run = trial
-        else:
-            run.containers[container] = trial
+        for container, trial in trials.items():
+            trial.position = last[trial.stream].position
+            if container is None:
+                run.run = trial
+            else:
+                run.containers[container] = trial
         return records
 
     @staticmethod

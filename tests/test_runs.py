@@ -116,6 +116,23 @@ async def test_idempotent_retry_by_event_id() -> None:
             )
 
 
+async def test_record_many_is_atomic_across_streams_and_idempotent() -> None:
+    async with lifecycle.AsyncRuns() as runs:
+        run = await runs.create("qualytics", operation="scan", containers=["a", "b"])
+        with pytest.raises(lifecycle.InvalidTransition):  # b's fact is fine, the run's is not
+            await runs.record_many(
+                run.id, [("b", [ev.ExecutionStarted()]), (None, [ev.ExecutionSucceeded()])]
+            )
+        assert (await runs.get(run.id)).containers["b"].version == 1
+        items = [(None, [ev.ExecutionStarted()]), ("a", [ev.ExecutionStarted(), ev.LogRecorded()])]
+        first = await runs.record_many(run.id, items, event_ids=["r1", "a1", "a2"])
+        assert [r.stream for r in first] == ["run-1", "run-1/a", "run-1/a"]
+        assert await runs.record_many(run.id, items, event_ids=["r1", "a1", "a2"]) == first
+        view = await runs.get(run.id)
+        assert (view.version, view.containers["a"].version) == (2, 3)
+        assert view == lifecycle.fold(None, await runs.history(run.id))
+
+
 async def test_abort_per_dialect() -> None:
     async with lifecycle.AsyncRuns() as runs:
         d = await runs.create("domino")
