@@ -13,6 +13,8 @@ repeated ``--repeat`` times (best and median shown):
    Also shown, for information: the same through ``AsyncRuns.record`` (validation included).
 2. **Replay** — ``read_all`` in pages of 5,000 + decode + fold (``Projector``) of the whole log.
    Reference: raw ``sqlite3`` reading the same rows in the same pages (no decoding).
+   On two logs: 10,000 runs (~100,000 facts, the fold benchmark's size) and 100,000 runs
+   (~1,000,000 facts).
 3. **Listing** — ``list_runs(name=…, start_time=…, end_time=…)`` over the big log (1,000,000
    facts, 100,000 runs): median latency of many calls; target under 10 ms.
 
@@ -32,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import lifecycle
 from lifecycle import events as ev
@@ -141,8 +144,9 @@ def history(rnd: random.Random, dialect: str) -> list[ev.Fact]:
 
 async def populate(path: Path, runs: int, names: int) -> int:
     """``runs`` runs of ~10 facts, appended through the store in batches of 1,000 runs whose
-    facts are interleaved round-robin, as live runs' are; each batch is one minute after the
-    last (so a one-day window holds ~1,440 runs)."""
+    facts are interleaved round-robin, as live runs' are. Run ``n`` is created at minute ``n``
+    rounded down to its batch (so a one-day window holds one or two batches: ~1,440 runs), and
+    named ``job-{n % names}``."""
     rnd = random.Random(7)
     dialects = list(DIALECTS)
     total = 0
@@ -210,19 +214,17 @@ def raw_replay(path: Path, page: int) -> float:
     return count / elapsed
 
 
-async def listing(path: Path, names: int, runs: int, calls: int) -> tuple[float, float, int]:
-    """Median and worst latency (ms) of ``list_runs(name=, start_time=, end_time=)`` over a
-    one-day window, at random places in the log."""
+async def listing(
+    path: Path, calls: int, query: Callable[[random.Random], dict[str, Any]]
+) -> tuple[float, float, int]:
+    """Median and worst latency (ms) of ``list_runs(**query(rnd))``, and runs per page."""
     rnd = random.Random(3)
     async with SQLiteStore(f"sqlite:///{path}") as store:
         times, found = [], 0
         for _ in range(calls):
-            name = f"job-{rnd.randrange(names)}"
-            start_time = EPOCH + dt.timedelta(minutes=rnd.randrange(runs))
+            kwargs = query(rnd)
             t = time.perf_counter()
-            page = await store.list_runs(
-                name=name, start_time=start_time, end_time=start_time + dt.timedelta(days=1)
-            )
+            page = await store.list_runs(**kwargs)
             times.append(time.perf_counter() - t)
             found += len(page)
     return statistics.median(times) * 1e3, max(times) * 1e3, found // calls
@@ -263,25 +265,41 @@ async def main() -> None:
         ref.append(raw_appends(fresh(), tasks, per_task, "FULL"))
     report("   (the same, durable: synchronous=FULL)", "facts/s", ours, ref)
 
-    big = root / "big.db"
-    start = time.perf_counter()
-    facts = await populate(big, runs, names)
-    print(f"   populated {facts:,} facts / {runs:,} runs in {time.perf_counter() - start:.1f} s")
-
     page = 5_000  # what a consumer would ask for; big pages mostly feed the garbage collector
-    ours, ref = [], []
-    for _ in range(args.repeat):
-        rate, count = await store_replay(big, page)
-        assert count == facts
-        ours.append(rate)
-        ref.append(raw_replay(big, page))
-    report(f"2. replay (read+decode+fold) {facts:,} facts", "facts/s", ours, ref)
+    for label, n_runs in (("small", runs // 10), ("big", runs)):
+        path = root / f"{label}.db"
+        start = time.perf_counter()
+        facts = await populate(path, n_runs, names)
+        took = time.perf_counter() - start
+        print(f"   populated {facts:,} facts / {n_runs:,} runs in {took:.1f} s")
+        ours, ref = [], []
+        for _ in range(args.repeat):
+            rate, count = await store_replay(path, page)
+            assert count == facts
+            ours.append(rate)
+            ref.append(raw_replay(path, page))
+        report(f"2. replay (read+decode+fold), {n_runs:,} runs", "facts/s", ours, ref)
+    big = path
 
-    median, worst, found = await listing(big, names, runs, calls=200)
-    print(
-        f"3. list_runs(name, 1-day window) over {runs:,} runs: median {median:.2f} ms, "
-        f"worst {worst:.2f} ms, {found} runs per page"
-    )
+    def window(rnd: random.Random, days: float) -> dict[str, Any]:
+        start_time = EPOCH + dt.timedelta(minutes=rnd.randrange(runs))
+        return {"start_time": start_time, "end_time": start_time + dt.timedelta(days=days)}
+
+    queries: list[tuple[str, Callable[[random.Random], dict[str, Any]]]] = [
+        ("name + 1-day window", lambda r: {"name": f"job-{r.randrange(names)}", **window(r, 1)}),
+        ("name, newest 50", lambda r: {"name": f"job-{r.randrange(names)}", "limit": 50}),
+        (
+            "state=Failed + 30-day window, newest 100",
+            lambda r: {"state": "Failed", **window(r, 30), "limit": 100},
+        ),
+        ("everything, newest 100", lambda r: {"limit": 100}),
+    ]
+    for label, query in queries:
+        median, worst, found = await listing(big, 200, query)
+        print(
+            f"3. list_runs({label}), {runs:,} runs: median {median:.2f} ms, "
+            f"worst {worst:.2f} ms, {found} runs per page"
+        )
 
 
 if __name__ == "__main__":

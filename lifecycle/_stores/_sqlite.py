@@ -101,8 +101,12 @@ def _json_list(items: Sequence[str]) -> str:
     return _json.encode(items).decode()
 
 
-_Prepared = tuple[str, int | None, tuple[str, ...], tuple[ev.Fact, ...], list[bytes]]
-"""One write, ready for the thread: stream, expected version, event ids, facts, their bytes."""
+_Prepared = tuple[
+    str, int | None, tuple[str, ...], tuple[ev.Fact, ...], list[bytes],
+    tuple[_dt.datetime, ...] | None,
+]  # fmt: skip
+"""One write, ready for the thread: stream, expected version, event ids, facts, their bytes,
+and per-event times (``None``: the append's)."""
 
 
 class _Job:
@@ -190,6 +194,7 @@ class SQLiteStore(RunStore):
         self._lock = threading.Lock()
         self._queue: list[_Job] = []
         self._sealing = False
+        self._heads = _Heads()  # the writer thread's own
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
@@ -246,13 +251,16 @@ class SQLiteStore(RunStore):
 
     async def aclose(self) -> None:
         """Close both connections (queued reads and writes finish first). Idempotent."""
-        for db in (self._writer, self._reader):
-            if db is not None:
-                try:
-                    await db.close()
-                except sqlite3.Error as exc:
-                    raise self._error("closing the store", exc, wrote=False) from exc
+        dbs = [db for db in (self._writer, self._reader) if db is not None]
         self._writer = self._reader = None
+        failure: sqlite3.Error | None = None
+        for db in dbs:
+            try:
+                await db.close()
+            except sqlite3.Error as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise self._error("closing the store", failure, wrote=False) from failure
 
     # -- errors -----------------------------------------------------------------------------------
 
@@ -320,7 +328,8 @@ class SQLiteStore(RunStore):
                 blobs = [ev.encode_fact(f) for f in w.events]
             except (TypeError, ValueError, msgspec.EncodeError) as exc:
                 raise StoreError(f"{w.stream}: a fact cannot be stored: {exc}") from exc
-            prepared.append((w.stream, w.expected_version, ids, w.events, blobs))
+            times = w.times(_dt.datetime.min) if w.recorded_at is not None else None
+            prepared.append((w.stream, w.expected_version, ids, w.events, blobs, times))
         job = _Job(prepared, flat, given, [schema.summary_row(s) for s in summaries], at)
         records: list[ev.Recorded] = await self._submit(job)
         return records
@@ -336,24 +345,27 @@ class SQLiteStore(RunStore):
         if db is None:
             raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
         loop = asyncio.get_running_loop()
-        job.future = loop.create_future()
+        first = job.future = loop.create_future()
         with self._lock:
             self._queue.append(job)
             duty = not self._sealing  # no batch is on its way: this task sends one
             self._sealing = True
+        sent = False
         try:
             if duty:
                 # One turn of the loop: the tasks that are ready (those the last commit woke,
                 # say) queue their appends too, before the batch is sent.
                 await asyncio.sleep(0)
-            elif await job.future is _SEND:  # the task that was to send it was cancelled
+            elif await first is _SEND:  # the task that was to send it was cancelled
                 job.future = loop.create_future()
                 duty = True
             if duty:
-                duty = False
                 # The batch takes whatever is queued when the writer thread gets to it, so
                 # appends that arrive meanwhile ride along. Its results come back through
-                # _deliver, scheduled before this await returns.
+                # _deliver, scheduled before this await returns. (The batch is on the
+                # thread's queue before the first suspension, so it is sent even if this
+                # task is cancelled here.)
+                sent = True
                 try:
                     await _on_thread(db, partial(self._pull, loop=loop))
                 except asyncio.CancelledError:
@@ -365,7 +377,8 @@ class SQLiteStore(RunStore):
             with self._lock:
                 if not job.taken:  # never sent: forget it, nothing will be written for it
                     self._queue.remove(job)
-            if duty:
+            told = first.done() and not first.cancelled() and first.result() is _SEND
+            if (duty or told) and not sent:
                 self._pass_duty()
             raise
         if isinstance(job.outcome, BaseException):
@@ -419,13 +432,19 @@ class SQLiteStore(RunStore):
         self._advance(head)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[object]:
+        heads = self._heads
         try:
             conn.execute("BEGIN IMMEDIATE")
-            results = self._apply(conn, batch)
+            heads.check(conn)
+            results = self._apply(conn, batch, heads)
             conn.execute("COMMIT")
+            heads.commit()
             return results
-        except sqlite3.Error as exc:
-            _rollback(conn)
+        except BaseException as exc:
+            heads.clear()
+            _rollback(conn)  # whatever went wrong, never leave the transaction open
+            if not isinstance(exc, sqlite3.Error):
+                raise
             if len(batch) == 1:
                 return [self._error("append", exc)]
         # SQLite failed somewhere in the batch (a full disk, say). Replay it one append per
@@ -436,18 +455,24 @@ class SQLiteStore(RunStore):
         for job in batch:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                result = self._apply(conn, [job])[0]
+                result = self._apply(conn, [job], None)[0]
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
                 _rollback(conn)
+                if not isinstance(exc, sqlite3.Error):
+                    raise
                 result = self._error("append", exc)
             results.append(result)
         return results
 
-    def _apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[object]:
+    def _apply(
+        self, conn: sqlite3.Connection, batch: list[_Job], heads: _Heads | None
+    ) -> list[object]:
         """Check and write the jobs, inside the caller's transaction. Returns, per job, its
         records, its run id, or the ``ConcurrencyError`` that rejected it (having written
-        nothing for it). Raises ``sqlite3.Error`` when SQLite fails."""
+        nothing for it). Raises ``sqlite3.Error`` when SQLite fails. ``heads``, if given and
+        checked in this transaction, saves reading what it knows; it learns the new heads
+        (``heads.commit()`` makes them its own once the transaction commits)."""
         names: dict[str, None] = {}
         ids: list[str] = []
         for job in batch:
@@ -458,8 +483,18 @@ class SQLiteStore(RunStore):
                     ids += job.ids
         # stream name → [id, version], as the database has it, then as this batch leaves it
         streams: dict[str, list[int]] = {}
-        if names:
-            for name, sid, version in conn.execute(_SELECT_STREAMS, (_json_list(list(names)),)):
+        unknown = list(names)
+        if heads is not None and heads.streams:
+            known = heads.streams
+            unknown = []
+            for name in names:
+                hit = known.get(name)
+                if hit is None:
+                    unknown.append(name)
+                else:
+                    streams[name] = [hit[0], hit[1]]
+        if unknown:
+            for name, sid, version in conn.execute(_SELECT_STREAMS, (_json_list(unknown),)):
                 streams[name] = [sid, version or 0]
         # records by event id, stored or written earlier in this batch: kept only when some
         # append gave its own ids (a retry can only name ids its caller chose)
@@ -468,11 +503,12 @@ class SQLiteStore(RunStore):
             rows = conn.execute(_SELECT_BY_IDS, (_json_list(ids),)).fetchall()
             # not the shared name cache: this transaction may yet roll back
             found = {r.event_id: r for r in self._records(conn, rows, {})}
-        position = -1
-        next_sid = -1
+        position = heads.position if heads is not None else -1
+        next_sid = heads.sid if heads is not None else -1
         run_id = -1
         now = _dt.datetime.now(_dt.UTC)  # recorded_at of the appends that did not give one
         new_streams: list[tuple[int, str]] = []
+        stream_run_ids: list[int] = []
         event_rows: list[tuple[Any, ...]] = []
         summary_rows: list[tuple[Any, ...]] = []
         results: list[object] = []
@@ -504,7 +540,7 @@ class SQLiteStore(RunStore):
             records = []
             at = job.at or now
             at_us = schema.to_us(at)
-            for stream, _, wids, facts, blobs in writes:
+            for stream, _, wids, facts, blobs, times in writes:
                 if not facts:
                     continue  # an empty write only checks its expected version
                 entry = streams.get(stream)
@@ -514,21 +550,26 @@ class SQLiteStore(RunStore):
                     next_sid += 1
                     entry = streams[stream] = [next_sid, 0]
                     new_streams.append((next_sid, stream))
+                    head = stream[4:].partition("/")[0] if stream.startswith("run-") else ""
+                    if head.isdigit():  # imported runs keep their ids: never hand them out
+                        stream_run_ids.append(int(head))
                 sid, version = entry
-                for fact, event_id, blob in zip(facts, wids, blobs, strict=True):
+                for i, (fact, event_id, blob) in enumerate(zip(facts, wids, blobs, strict=True)):
                     position += 1
                     version += 1
+                    stamp = at if times is None else times[i]
                     records.append(
                         Recorded(
                             stream=stream,
                             version=version,
                             position=position,
                             event_id=event_id,
-                            recorded_at=at,
+                            recorded_at=stamp,
                             event=fact,  # type: ignore[arg-type]
                         )
                     )
-                    event_rows.append((position, sid, version, event_id, at_us, blob))
+                    stamp_us = at_us if times is None else schema.to_us(stamp)
+                    event_rows.append((position, sid, version, event_id, stamp_us, blob))
                 entry[1] = version
             if found is not None:
                 found.update((r.event_id, r) for r in records)
@@ -541,12 +582,19 @@ class SQLiteStore(RunStore):
             conn.executemany(_INSERT_EVENT, event_rows)
         if summary_rows:
             conn.executemany(schema.UPSERT_RUN, summary_rows)
+        if stream_run_ids:
+            if run_id < 0:
+                row = conn.execute("SELECT value FROM counters WHERE name = 'run_id'")
+                run_id = (row.fetchone() or (0,))[0]
+            run_id = max(run_id, *stream_run_ids)
         if run_id >= 0:
             conn.execute(
                 "INSERT INTO counters (name, value) VALUES ('run_id', ?) "
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (run_id,),
             )
+        if heads is not None:
+            heads.pending = (streams, position, next_sid)
         return results
 
     # -- reading ----------------------------------------------------------------------------------
@@ -742,6 +790,45 @@ class SQLiteStore(RunStore):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+class _Heads:
+    """What the writer thread knows of the database between its transactions: each stream's
+    id and version, the last position and the last stream id. Valid while no other connection
+    has committed (``PRAGMA data_version`` is unchanged), which lets a batch skip reading them
+    — the common case of one process writing its own store."""
+
+    __slots__ = ("data_version", "pending", "position", "sid", "streams")
+
+    LIMIT: Final = 100_000  # streams remembered before starting over
+
+    def __init__(self) -> None:
+        self.streams: dict[str, tuple[int, int]] = {}
+        self.position = -1  # -1: unknown
+        self.sid = -1
+        self.data_version: int | None = None
+        self.pending: tuple[dict[str, list[int]], int, int] | None = None
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        """Inside the write transaction: forget everything if someone else wrote."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.data_version:
+            self.clear()
+            self.data_version = version
+
+    def commit(self) -> None:
+        """The transaction committed: what it wrote is now what the database holds."""
+        if self.pending is not None:
+            streams, self.position, self.sid = self.pending
+            if len(self.streams) + len(streams) > self.LIMIT:
+                self.streams.clear()
+            self.streams.update((name, (e[0], e[1])) for name, e in streams.items())
+            self.pending = None
+
+    def clear(self) -> None:
+        self.streams.clear()
+        self.position = self.sid = -1
+        self.pending = None
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -135,6 +135,31 @@ async def test_two_stores_may_create_the_same_new_file(tmp_path: Path) -> None:
             await b.append([Write(stream="s", events=(log(),), expected_version=0)])
 
 
+async def test_what_the_writer_remembers_is_forgotten_when_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    """The writer keeps stream versions and the last position between its transactions, and
+    must drop them as soon as another connection (process) commits."""
+    url = url_of(tmp_path / "runs.db")
+    async with SQLiteStore(url) as a, SQLiteStore(url) as b:
+        await a.append([Write(stream="s", events=(log(),), expected_version=0)])
+        await b.append([Write(stream="s", events=(log(),), expected_version=1)])
+        await b.append([Write(stream="t", events=(log(),))])
+        with pytest.raises(ConcurrencyError, match="at version 2"):
+            await a.append([Write(stream="s", events=(log(),), expected_version=1)])
+        (record,) = await a.append([Write(stream="s", events=(log(),), expected_version=2)])
+        assert (record.version, record.position) == (3, 4)
+        (record,) = await a.append([Write(stream="u", events=(log(),))])
+        assert record.position == 5
+        assert [(r.stream, r.version) for r in await b.read_all()] == [
+            ("s", 1),
+            ("s", 2),
+            ("t", 1),
+            ("s", 3),
+            ("u", 1),
+        ]
+
+
 def _foreign(path: Path) -> None:
     with closing(sqlite3.connect(path)) as db:
         db.execute("CREATE TABLE notes (body TEXT)")
@@ -262,6 +287,32 @@ async def test_a_cancelled_append_does_not_wedge_the_writer(tmp_path: Path) -> N
         streams = [r.stream for r in await store.read_all()]
         assert streams[-1] == "after" and "gone" not in streams
         assert len(streams) == len(set(streams))
+
+
+async def test_when_the_appender_that_was_to_send_the_batch_is_cancelled_another_sends_it(
+    tmp_path: Path,
+) -> None:
+    async with SQLiteStore(url_of(tmp_path / "runs.db")) as store:
+        scope = anyio.CancelScope()
+        done: list[str] = []
+
+        async def first() -> None:
+            with scope:  # queues first, so it is the one to send the batch; then cancelled
+                await store.append([Write(stream="cancelled", events=(log(),))])
+                done.append("cancelled")  # pragma: no cover
+
+        async def then(name: str) -> None:
+            scope.cancel()
+            await store.append([Write(stream=name, events=(log(),))])
+            done.append(name)
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                tg.start_soon(then, "b")
+                tg.start_soon(then, "c")
+        assert sorted(done) == ["b", "c"]
+        assert sorted(r.stream for r in await store.read_all()) == ["b", "c"]
 
 
 # -- bad disks ------------------------------------------------------------------------------------
