@@ -124,7 +124,10 @@ async def test_record_many_is_atomic_across_streams_and_idempotent() -> None:
                 run.id, [("b", [ev.ExecutionStarted()]), (None, [ev.ExecutionSucceeded()])]
             )
         assert (await runs.get(run.id)).containers["b"].version == 1
-        items = [(None, [ev.ExecutionStarted()]), ("a", [ev.ExecutionStarted(), ev.LogRecorded()])]
+        items: list[tuple[str | None, list[ev.Fact]]] = [
+            (None, [ev.ExecutionStarted()]),
+            ("a", [ev.ExecutionStarted(), ev.LogRecorded()]),
+        ]
         first = await runs.record_many(run.id, items, event_ids=["r1", "a1", "a2"])
         assert [r.stream for r in first] == ["run-1", "run-1/a", "run-1/a"]
         assert await runs.record_many(run.id, items, event_ids=["r1", "a1", "a2"]) == first

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["Batcher"]
 
 
-
 class _Pending:
     __slots__ = ("container", "done", "error", "facts")
 
