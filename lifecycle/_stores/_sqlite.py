@@ -45,10 +45,10 @@ import anyio.to_thread
 import msgspec
 
 from lifecycle import events as ev
-from lifecycle._errors import ConcurrencyError, CorruptLog, StoreError
+from lifecycle._errors import StoreError
 
 from . import _sqlite_schema as schema
-from ._base import Lease, RunStore, RunSummary, Write, check_expected, resolve_retry
+from ._base import Lease, RunStore, RunSummary, Write
 
 __all__ = ["SQLiteStore"]
 
@@ -69,72 +69,7 @@ _HINTS: Final = {
     "SQLITE_IOERR": "the operating system reported an I/O error",
 }
 
-_SELECT_STREAMS: Final = (
-    "SELECT s.name, s.id, (SELECT e.version FROM events AS e WHERE e.stream_id = s.id "
-    "ORDER BY e.version DESC LIMIT 1) FROM json_each(?) AS j CROSS JOIN streams AS s "
-    "ON s.name = j.value"
-)
-_SELECT_BY_IDS: Final = (
-    "SELECT e.position, e.stream_id, e.version, e.event_id, e.recorded_at, e.data "
-    "FROM json_each(?) AS j CROSS JOIN events AS e ON e.event_id = j.value"
-)
-_SELECT_READ: Final = (
-    "SELECT e.position, e.stream_id, e.version, e.event_id, e.recorded_at, e.data "
-    "FROM json_each(?) AS j CROSS JOIN streams AS s ON s.name = j.value "
-    "CROSS JOIN events AS e ON e.stream_id = s.id WHERE e.position > ? ORDER BY e.position"
-)
-_SELECT_ALL: Final = (
-    "SELECT position, stream_id, version, event_id, recorded_at, data FROM events "
-    "WHERE position > ? ORDER BY position LIMIT ?"
-)
-_INSERT_EVENT: Final = (
-    "INSERT INTO events (position, stream_id, version, event_id, recorded_at, data) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-
 _SEND: Final = object()  # resolves an appender's future: "you send the next batch"
-
-_json: Final = msgspec.json.Encoder()
-
-
-def _json_list(items: Sequence[str]) -> str:
-    return _json.encode(items).decode()
-
-
-_Prepared = tuple[
-    str, int | None, tuple[str, ...], tuple[ev.Fact, ...], list[bytes],
-    tuple[_dt.datetime, ...] | None,
-]  # fmt: skip
-"""One write, ready for the thread: stream, expected version, event ids, facts, their bytes,
-and per-event times (``None``: the append's)."""
-
-
-class _Job:
-    """One queued write: an append (``writes`` set) or a run-id allocation (``writes`` None).
-
-    ``given`` says the caller chose some event ids (so they may be a retry and are looked up);
-    ids the store made itself are fresh by construction. ``at`` is ``None`` for "the time of
-    the commit", read once per batch on the writer thread.
-    """
-
-    __slots__ = ("at", "future", "given", "ids", "outcome", "summaries", "taken", "writes")
-
-    def __init__(
-        self,
-        writes: list[_Prepared] | None,
-        ids: list[str],
-        given: bool,
-        summaries: list[tuple[Any, ...]],
-        at: _dt.datetime | None,
-    ) -> None:
-        self.writes = writes
-        self.ids = ids
-        self.given = given
-        self.summaries = summaries
-        self.at = at
-        self.future: asyncio.Future[object] | None = None
-        self.outcome: object = None
-        self.taken = False
 
 
 def _path_of(url: str) -> tuple[str, dict[str, str]]:
@@ -192,9 +127,9 @@ class SQLiteStore(RunStore):
         # writer thread and has not yet taken the queue. The lock guards both: the writer
         # thread takes the queue.
         self._lock = threading.Lock()
-        self._queue: list[_Job] = []
+        self._queue: list[schema.Job] = []
         self._sealing = False
-        self._heads = _Heads()  # the writer thread's own
+        self._heads = schema.Heads()  # the writer thread's own
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
@@ -297,7 +232,7 @@ class SQLiteStore(RunStore):
                 result = fn(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback(conn)
+                schema.rollback(conn)
                 raise
             return result
 
@@ -317,7 +252,7 @@ class SQLiteStore(RunStore):
     ) -> list[ev.Recorded]:
         if at is not None and at.tzinfo is None:
             at = at.replace(tzinfo=_dt.UTC)
-        prepared: list[_Prepared] = []
+        prepared: list[schema.Prepared] = []
         flat: list[str] = []
         given = False
         for w in writes:
@@ -330,17 +265,17 @@ class SQLiteStore(RunStore):
                 raise StoreError(f"{w.stream}: a fact cannot be stored: {exc}") from exc
             times = w.times(_dt.datetime.min) if w.recorded_at is not None else None
             prepared.append((w.stream, w.expected_version, ids, w.events, blobs, times))
-        job = _Job(prepared, flat, given, [schema.summary_row(s) for s in summaries], at)
+        job = schema.Job(prepared, flat, given, [schema.summary_row(s) for s in summaries], at)
         records: list[ev.Recorded] = await self._submit(job)
         return records
 
     async def next_run_id(self) -> int:
         # allocated in the group commit too: many concurrent create()s share one transaction
-        job = _Job(None, [], False, [], None)
+        job = schema.Job(None, [], False, [], None)
         run_id: int = await self._submit(job)
         return run_id
 
-    async def _submit(self, job: _Job) -> Any:
+    async def _submit(self, job: schema.Job) -> Any:
         db = self._writer
         if db is None:
             raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
@@ -420,7 +355,7 @@ class SQLiteStore(RunStore):
                 job.taken = True
         self._deliver(batch, [self._error("append", exc) for _ in batch])
 
-    def _deliver(self, batch: list[_Job], results: list[object]) -> None:
+    def _deliver(self, batch: list[schema.Job], results: list[object]) -> None:
         head = self._head
         for job, result in zip(batch, results, strict=True):
             job.outcome = result
@@ -431,18 +366,18 @@ class SQLiteStore(RunStore):
                 f.set_result(None)
         self._advance(head)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> list[object]:
+    def _commit(self, conn: sqlite3.Connection, batch: list[schema.Job]) -> list[object]:
         heads = self._heads
         try:
             conn.execute("BEGIN IMMEDIATE")
             heads.check(conn)
-            results = self._apply(conn, batch, heads)
+            results = schema.apply_batch(conn, batch, heads, self.path)
             conn.execute("COMMIT")
             heads.commit()
             return results
         except BaseException as exc:
             heads.clear()
-            _rollback(conn)  # whatever went wrong, never leave the transaction open
+            schema.rollback(conn)  # whatever went wrong, never leave the transaction open
             if not isinstance(exc, sqlite3.Error):
                 raise
             if len(batch) == 1:
@@ -455,217 +390,35 @@ class SQLiteStore(RunStore):
         for job in batch:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                result = self._apply(conn, [job], None)[0]
+                result = schema.apply_batch(conn, [job], None, self.path)[0]
                 conn.execute("COMMIT")
             except BaseException as exc:
-                _rollback(conn)
+                schema.rollback(conn)
                 if not isinstance(exc, sqlite3.Error):
                     raise
                 result = self._error("append", exc)
             results.append(result)
         return results
 
-    def _apply(
-        self, conn: sqlite3.Connection, batch: list[_Job], heads: _Heads | None
-    ) -> list[object]:
-        """Check and write the jobs, inside the caller's transaction. Returns, per job, its
-        records, its run id, or the ``ConcurrencyError`` that rejected it (having written
-        nothing for it). Raises ``sqlite3.Error`` when SQLite fails. ``heads``, if given and
-        checked in this transaction, saves reading what it knows; it learns the new heads
-        (``heads.commit()`` makes them its own once the transaction commits)."""
-        names: dict[str, None] = {}
-        ids: list[str] = []
-        for job in batch:
-            if job.writes is not None:
-                for w in job.writes:
-                    names[w[0]] = None
-                if job.given:
-                    ids += job.ids
-        # stream name → [id, version], as the database has it, then as this batch leaves it
-        streams: dict[str, list[int]] = {}
-        unknown = list(names)
-        if heads is not None and heads.streams:
-            known = heads.streams
-            unknown = []
-            for name in names:
-                hit = known.get(name)
-                if hit is None:
-                    unknown.append(name)
-                else:
-                    streams[name] = [hit[0], hit[1]]
-        if unknown:
-            for name, sid, version in conn.execute(_SELECT_STREAMS, (_json_list(unknown),)):
-                streams[name] = [sid, version or 0]
-        # records by event id, stored or written earlier in this batch: kept only when some
-        # append gave its own ids (a retry can only name ids its caller chose)
-        found: dict[str, ev.Recorded] | None = None
-        if ids:
-            rows = conn.execute(_SELECT_BY_IDS, (_json_list(ids),)).fetchall()
-            # not the shared name cache: this transaction may yet roll back
-            found = {r.event_id: r for r in self._records(conn, rows, {})}
-        position = heads.position if heads is not None else -1
-        next_sid = heads.sid if heads is not None else -1
-        run_id = -1
-        now = _dt.datetime.now(_dt.UTC)  # recorded_at of the appends that did not give one
-        new_streams: list[tuple[int, str]] = []
-        stream_run_ids: list[int] = []
-        event_rows: list[tuple[Any, ...]] = []
-        summary_rows: list[tuple[Any, ...]] = []
-        results: list[object] = []
-        Recorded = ev.Recorded  # a local: this runs once per fact
-        for job in batch:
-            writes = job.writes
-            if writes is None:
-                if run_id < 0:
-                    row = conn.execute("SELECT value FROM counters WHERE name = 'run_id'")
-                    run_id = (row.fetchone() or (0,))[0]
-                run_id += 1
-                results.append(run_id)
-                continue
-            try:
-                if found is not None and job.given:
-                    retry = resolve_retry(job.ids, [found.get(i) for i in job.ids])
-                    if retry is not None:
-                        results.append(retry)
-                        continue
-                for stream, expected, *_ in writes:
-                    if expected is not None:
-                        entry = streams.get(stream)
-                        check_expected(stream, expected, 0 if entry is None else entry[1])
-            except ConcurrencyError as exc:  # IdempotencyConflict included
-                results.append(exc)
-                continue
-            if position < 0:
-                position = conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
-            records = []
-            at = job.at or now
-            at_us = schema.to_us(at)
-            for stream, _, wids, facts, blobs, times in writes:
-                if not facts:
-                    continue  # an empty write only checks its expected version
-                entry = streams.get(stream)
-                if entry is None:
-                    if next_sid < 0:
-                        next_sid = conn.execute("SELECT MAX(id) FROM streams").fetchone()[0] or 0
-                    next_sid += 1
-                    entry = streams[stream] = [next_sid, 0]
-                    new_streams.append((next_sid, stream))
-                    head = stream[4:].partition("/")[0] if stream.startswith("run-") else ""
-                    if head.isdigit():  # imported runs keep their ids: never hand them out
-                        stream_run_ids.append(int(head))
-                sid, version = entry
-                for i, (fact, event_id, blob) in enumerate(zip(facts, wids, blobs, strict=True)):
-                    position += 1
-                    version += 1
-                    stamp = at if times is None else times[i]
-                    records.append(
-                        Recorded(
-                            stream=stream,
-                            version=version,
-                            position=position,
-                            event_id=event_id,
-                            recorded_at=stamp,
-                            event=fact,  # type: ignore[arg-type]
-                        )
-                    )
-                    stamp_us = at_us if times is None else schema.to_us(stamp)
-                    event_rows.append((position, sid, version, event_id, stamp_us, blob))
-                entry[1] = version
-            if found is not None:
-                found.update((r.event_id, r) for r in records)
-            if job.summaries:
-                summary_rows += job.summaries
-            results.append(records)
-        if new_streams:
-            conn.executemany("INSERT INTO streams (id, name) VALUES (?, ?)", new_streams)
-        if event_rows:
-            conn.executemany(_INSERT_EVENT, event_rows)
-        if summary_rows:
-            conn.executemany(schema.UPSERT_RUN, summary_rows)
-        if stream_run_ids:
-            if run_id < 0:
-                row = conn.execute("SELECT value FROM counters WHERE name = 'run_id'")
-                run_id = (row.fetchone() or (0,))[0]
-            run_id = max(run_id, *stream_run_ids)
-        if run_id >= 0:
-            conn.execute(
-                "INSERT INTO counters (name, value) VALUES ('run_id', ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (run_id,),
-            )
-        if heads is not None:
-            heads.pending = (streams, position, next_sid)
-        return results
-
     # -- reading ----------------------------------------------------------------------------------
-
-    def _records(
-        self, conn: sqlite3.Connection, rows: list[Any], names: dict[int, str]
-    ) -> list[ev.Recorded]:
-        """``Recorded`` envelopes of ``events`` rows (position, stream_id, version, event_id,
-        recorded_at, data), looking stream names up in ``names`` (and filling it in). Decodes
-        every fact in one msgspec call when it can."""
-        if not rows:
-            return []
-        missing = {row[1] for row in rows} - names.keys()
-        if missing:
-            found = conn.execute(
-                "SELECT s.id, s.name FROM json_each(?) AS j CROSS JOIN streams AS s "
-                "ON s.id = j.value",
-                (_json.encode(sorted(missing)).decode(),),
-            )
-            names.update(found)
-        facts = self._decode(rows)
-        from_us = schema.from_us
-        # the facts of one append share their time: convert each distinct one once
-        times = {us: from_us(us) for us in {row[4] for row in rows}}
-        Recorded = ev.Recorded
-        return [
-            Recorded(
-                stream=names[sid],
-                version=version,
-                position=position,
-                event_id=event_id,
-                recorded_at=times[us],
-                event=fact,
-            )
-            for (position, sid, version, event_id, us, _), fact in zip(rows, facts, strict=True)
-        ]
-
-    def _decode(self, rows: list[Any]) -> list[ev.FactType]:
-        n = len(rows)
-        # The blobs are msgpack facts; a msgpack array header in front makes them one array
-        # that msgspec decodes in a single call (much cheaper than a call per fact).
-        header = b"\xdd" + n.to_bytes(4, "big")
-        try:
-            return ev.decode_facts(header + b"".join([row[5] for row in rows]))
-        except msgspec.DecodeError:
-            pass  # an old shape somewhere: decode one by one, through the upcasters
-        facts = []
-        for row in rows:
-            try:
-                facts.append(ev.decode_fact(row[5]))
-            except msgspec.DecodeError as exc:
-                raise CorruptLog(
-                    self.path, row[0], f"event {row[3]} (position {row[0]}) cannot be read: {exc}"
-                ) from exc
-        return facts
 
     async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
         if not streams:
             return []
-        names = _json_list(list(streams))
+        names = schema.json_list(list(streams))
 
         def read(conn: sqlite3.Connection) -> list[ev.Recorded]:
-            rows = conn.execute(_SELECT_READ, (names, after)).fetchall()
-            return self._records(conn, rows, self._names)
+            rows = conn.execute(schema.SELECT_READ, (names, after)).fetchall()
+            return schema.records_of(conn, rows, self._names, self.path)
 
         return await self._read(read, "reading streams")
 
     async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
         def read_all(conn: sqlite3.Connection) -> list[ev.Recorded]:
-            rows = conn.execute(_SELECT_ALL, (after, -1 if limit is None else limit)).fetchall()
-            return self._records(conn, rows, self._names)
+            rows = conn.execute(
+                schema.SELECT_ALL, (after, -1 if limit is None else limit)
+            ).fetchall()
+            return schema.records_of(conn, rows, self._names, self.path)
 
         return await self._read(read_all, "reading the log")
 
@@ -678,7 +431,7 @@ class SQLiteStore(RunStore):
                 # other processes' appends: look at the head, at most once per poll_interval
                 # however many tasks wait
                 self._polled_at = now
-                self._advance(await self._read(_max_position, "reading the head position"))
+                self._advance(await self._read(schema.max_position, "reading the head position"))
                 continue
             if self._changed is None:
                 self._changed = anyio.Event()
@@ -792,45 +545,6 @@ class SQLiteStore(RunStore):
 # -- helpers --------------------------------------------------------------------------------------
 
 
-class _Heads:
-    """What the writer thread knows of the database between its transactions: each stream's
-    id and version, the last position and the last stream id. Valid while no other connection
-    has committed (``PRAGMA data_version`` is unchanged), which lets a batch skip reading them
-    — the common case of one process writing its own store."""
-
-    __slots__ = ("data_version", "pending", "position", "sid", "streams")
-
-    LIMIT: Final = 100_000  # streams remembered before starting over
-
-    def __init__(self) -> None:
-        self.streams: dict[str, tuple[int, int]] = {}
-        self.position = -1  # -1: unknown
-        self.sid = -1
-        self.data_version: int | None = None
-        self.pending: tuple[dict[str, list[int]], int, int] | None = None
-
-    def check(self, conn: sqlite3.Connection) -> None:
-        """Inside the write transaction: forget everything if someone else wrote."""
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self.data_version:
-            self.clear()
-            self.data_version = version
-
-    def commit(self) -> None:
-        """The transaction committed: what it wrote is now what the database holds."""
-        if self.pending is not None:
-            streams, self.position, self.sid = self.pending
-            if len(self.streams) + len(streams) > self.LIMIT:
-                self.streams.clear()
-            self.streams.update((name, (e[0], e[1])) for name, e in streams.items())
-            self.pending = None
-
-    def clear(self) -> None:
-        self.streams.clear()
-        self.position = self.sid = -1
-        self.pending = None
-
-
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``fn(connection)`` on the aiosqlite connection's own thread, in one hop.
 
@@ -838,15 +552,3 @@ async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection]
     primitive they are all built on, so we call it directly (checked against aiosqlite 0.20–0.22).
     """
     return await db._execute(lambda: fn(db._conn))  # type: ignore[no-any-return,no-untyped-call]
-
-
-def _max_position(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    # SQLite rolls some failed transactions back by itself (a full disk may); a second
-    # ROLLBACK would then fail, hiding the real error.
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
