@@ -1,6 +1,7 @@
 """The ``sqlite:///`` store against raw ``sqlite3`` on the same schema, in the same run.
 
     .venv/bin/python benchmarks/bench_sqlite.py [--quick] [--repeat 5] [--dir DIR]
+        [--only {all,appends,replay,list}]
 
 Every figure is a ratio against a reference measured in the same run, on the same machine,
 into the same schema with the same pragmas (WAL, ``synchronous=NORMAL``), each measurement
@@ -239,6 +240,12 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller sizes")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="where the files go (a temp dir)")
+    parser.add_argument(
+        "--only",
+        choices=("all", "appends", "replay", "list"),
+        default="all",
+        help="run one section alone (default: all)",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     tasks, per_task = 100, 1000 // scale
@@ -247,40 +254,60 @@ async def main() -> None:
     print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, files in {root}")
     print(f"{'':<44} {'best':>12} {'median':>12}")
 
+    if args.only in ("all", "appends"):
+        await appends_section(root, tasks, per_task, args.repeat)
+    big = root / "big.db"
+    if args.only in ("all", "replay"):
+        await replay_section(root, runs, names, args.repeat)  # populates small.db and big.db
+    elif args.only == "list":
+        await populated(big, runs, names)
+    if args.only in ("all", "list"):
+        await list_section(big, runs, names)
+
+
+async def populated(path: Path, n_runs: int, names: int) -> int:
+    start = time.perf_counter()
+    facts = await populate(path, n_runs, names)
+    took = time.perf_counter() - start
+    print(f"   populated {facts:,} facts / {n_runs:,} runs in {took:.1f} s", flush=True)
+    return facts
+
+
+async def appends_section(root: Path, tasks: int, per_task: int, repeat: int) -> None:
     counter = iter(range(1_000_000))
 
     def fresh() -> Path:
         return root / f"append-{next(counter)}.db"
 
     ours, ref = [], []
-    for _ in range(args.repeat):  # interleaved, so both see the same machine
+    for _ in range(repeat):  # interleaved, so both see the same machine
         ours.append(await store_appends(fresh(), tasks, per_task))
         ref.append(raw_appends(fresh(), tasks, per_task))
     report(f"1. appends, {tasks} concurrent runs", "facts/s", ours, ref)
-    service = await measure(lambda: service_records(fresh(), tasks, per_task // 2), args.repeat)
+    service = await measure(lambda: service_records(fresh(), tasks, per_task // 2), repeat)
     report("   (AsyncRuns.record, validation included)", "facts/s", service)
     ours, ref = [], []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         ours.append(await store_appends(fresh(), tasks, per_task, "durable"))
         ref.append(raw_appends(fresh(), tasks, per_task, "FULL"))
     report("   (the same, durable: synchronous=FULL)", "facts/s", ours, ref)
 
+
+async def replay_section(root: Path, runs: int, names: int, repeat: int) -> None:
     page = 5_000  # what a consumer would ask for; big pages mostly feed the garbage collector
     for label, n_runs in (("small", runs // 10), ("big", runs)):
         path = root / f"{label}.db"
-        start = time.perf_counter()
-        facts = await populate(path, n_runs, names)
-        took = time.perf_counter() - start
-        print(f"   populated {facts:,} facts / {n_runs:,} runs in {took:.1f} s")
+        facts = await populated(path, n_runs, names)
         ours, ref = [], []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             rate, count = await store_replay(path, page)
             assert count == facts
             ours.append(rate)
             ref.append(raw_replay(path, page))
         report(f"2. replay (read+decode+fold), {n_runs:,} runs", "facts/s", ours, ref)
-    big = path
 
+
+async def list_section(big: Path, runs: int, names: int) -> None:
     def window(rnd: random.Random, days: float) -> dict[str, Any]:
         start_time = EPOCH + dt.timedelta(minutes=rnd.randrange(runs))
         return {"start_time": start_time, "end_time": start_time + dt.timedelta(days=days)}

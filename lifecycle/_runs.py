@@ -59,7 +59,6 @@ def summary_of(view: RunView) -> RunSummary:
         outcome=view.outcome,
         terminal=view.terminal,
         warning=view.warning,
-        version=view.version,
         created_at=view.created_at,
         started_at=view.started_at,
         ended_at=view.ended_at,
@@ -67,6 +66,20 @@ def summary_of(view: RunView) -> RunSummary:
         root_run_id=view.root_run_id,
         job_version=view.job_version,
         reason=view.reason,
+    )
+
+
+def _row_moves(before: StreamFold, after: StreamFold) -> bool:
+    """Whether facts that took a run stream from ``before`` to ``after`` change the run's
+    read-model row. The row is made of the ``Requested`` fields (fixed), the state (with the
+    outcome and ``ended_at``, which change only with it), ``started_at``, the reason, and the
+    Warning indicator — which is false until the run ends, so it too changes only with the
+    state. ``started_at`` and the reason can move without a state change (a Qualytics promote
+    starts in Running and tolerates ``ExecutionStarted`` there), so they are compared too."""
+    return (
+        after.state is not before.state
+        or after.started_at != before.started_at
+        or after.reason != before.reason
     )
 
 
@@ -402,8 +415,8 @@ class AsyncRuns:
         ]
         summaries: builtins.list[RunSummary] = []
         run_trial = trials.get(None)
-        if run_trial is not None and run_trial.state is not run.run.state:
-            if run_trial.outcome is not None:
+        if run_trial is not None and _row_moves(run.run, run_trial):
+            if run_trial.state is not run.run.state and run_trial.outcome is not None:
                 active = [
                     name
                     for name, acc in run.containers.items()

@@ -14,7 +14,7 @@ or cancelled.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import msgspec
@@ -238,6 +238,20 @@ _EFFECTS: Final[dict[type, Callable[[StreamFold, Any, _dt.datetime | None], None
 }
 
 
+def _guarded(entry: Any, fact: ev.Fact) -> str | None:
+    """The destination of a guarded table entry for ``fact`` (``None``: no guard matches, or
+    no entry) — :func:`~lifecycle._dialects.resolve` without its generator, for the hot path."""
+    if entry is None:
+        return None
+    for guard, dest in entry:
+        for field, value in guard:
+            if getattr(fact, field) != value:
+                break
+        else:
+            return dest  # type: ignore[no-any-return]
+    return None
+
+
 # -- runs: a run stream and its container streams -------------------------------------------------
 
 
@@ -292,14 +306,49 @@ class RunFold:
 
     def view(self) -> RunView:
         run = self.run
-        outcome = run.outcome
+        outcome = run.dialect.table.outcome[run.state]
         req = run.requested
-        containers = {name: acc.container_view(name) for name, acc in self.containers.items()}
-        warning = outcome == "succeeded" and (
-            run.warned
-            or any(c.warning or c.outcome in ("failed", "cancelled") for c in containers.values())
-        )
-        position = max([run.position, *(c.position for c in self.containers.values())])
+        if self.containers:
+            containers = {name: acc.container_view(name) for name, acc in self.containers.items()}
+            warning = outcome == "succeeded" and (
+                run.warned
+                or any(
+                    c.warning or c.outcome in ("failed", "cancelled") for c in containers.values()
+                )
+            )
+            position = max([run.position, *(c.position for c in self.containers.values())])
+        else:
+            containers = {}
+            warning = outcome == "succeeded" and run.warned
+            position = run.position
+        if (
+            req is not None
+            and req.mode == "new"
+            and req.original_run_id is None
+            and req.root_run_id is None
+            and req.job_version is None
+        ):
+            # the common case, built with the fewest keywords: msgspec matches each keyword
+            # argument by name, and a view per run is a fair share of a replay's time
+            return RunView(
+                run_id=self.run_id,
+                dialect=self.dialect.name,
+                operation=req.operation,
+                name=req.name,
+                state=run.state,
+                phase="active" if outcome is None else "terminal",
+                terminal=outcome is not None,
+                outcome=outcome,
+                warning=warning,
+                version=run.version,
+                position=position,
+                created_at=run.created_at,
+                started_at=run.started_at,
+                ended_at=run.ended_at,
+                reason=run.reason,
+                params=dict(req.params),
+                containers=containers,
+            )
         return RunView(
             run_id=self.run_id,
             dialect=self.dialect.name,
@@ -342,25 +391,25 @@ class Projector:
         self.position = 0
         self._by_stream: dict[str, tuple[RunFold, StreamFold]] = {}
 
-    def _open(self, record: ev.Recorded) -> tuple[RunFold, StreamFold]:
-        run_id, container = parse_stream(record.stream)
+    def _open(self, stream: str, fact: ev.Fact) -> tuple[RunFold, StreamFold]:
+        """The folds of ``stream``'s run and of the stream itself, opened by its first fact."""
+        run_id, container = parse_stream(stream)
         run = self.runs.get(run_id)
         if run is None:
             d = self.dialect
             if d is None:
-                fact = record.event
                 if container is not None or not isinstance(fact, ev.Requested):
                     raise InvalidTransition(
                         dialect="?",
                         state=START,
                         fact=type(fact).__name__,
-                        stream=record.stream,
+                        stream=stream,
                         version=0,
                         hint="A run's first fact must be Requested on its run stream.",
                     )
                 d = find_dialect(fact.dialect)
             run = self.runs[run_id] = RunFold(d, run_id)
-        pair = self._by_stream[record.stream] = (run, run.stream(container))
+        pair = self._by_stream[stream] = (run, run.stream(container))
         return pair
 
     def feed(self, records: Iterable[ev.Recorded]) -> None:
@@ -377,7 +426,7 @@ class Projector:
                 pair = by_stream.get(record.stream)
                 if pair is None:
                     try:
-                        pair = self._open(record)
+                        pair = self._open(record.stream, record.event)
                     except InvalidTransition as exc:
                         if self.strict:
                             raise
@@ -390,6 +439,16 @@ class Projector:
                 cls = fact.__class__
                 position = record.position
                 entry = acc.row.get(cls)
+                if entry.__class__ is not str:  # guarded, or not accepted
+                    entry = _guarded(entry, fact)
+                    if entry is None:
+                        try:
+                            acc.apply(fact, record.recorded_at, position)  # raises the rejection
+                        except InvalidTransition as exc:
+                            if self.strict:
+                                raise
+                            errors[pair[0].run_id] = (record, exc)
+                        continue
                 if entry is acc.state:  # accepted, no state change
                     if cls is log:
                         if fact.level in warning_levels:  # type: ignore[union-attr]
@@ -399,23 +458,99 @@ class Projector:
                     acc.version += 1
                     acc.position = position
                     continue
-                if entry.__class__ is str:  # an unguarded move
-                    acc.state = entry
-                    acc.row = acc.rows[entry]
-                    if acc.dialect.table.outcome[entry] is not None:
-                        acc.ended_at = record.recorded_at
+                acc.state = entry
+                acc.row = acc.rows[entry]
+                if acc.dialect.table.outcome[entry] is not None:
+                    acc.ended_at = record.recorded_at
+                acc.version += 1
+                acc.position = position
+                if cls in effects:
+                    effects[cls](acc, fact, record.recorded_at)
+        finally:
+            self.position = max(self.position, position)
+
+    def _feed_columns(
+        self,
+        *,
+        pairs: dict[int, tuple[RunFold, StreamFold]],
+        names: Mapping[int, str],
+        keys: Sequence[int],
+        positions: Sequence[int],
+        times: Sequence[int],
+        facts: Sequence[ev.Fact],
+        to_time: Callable[[int], _dt.datetime],
+        record: Callable[[int], ev.Recorded],
+    ) -> None:
+        """:meth:`feed` for a log read as columns, without a ``Recorded`` per fact (replay's
+        fast path for the SQLite store): row ``i`` is ``facts[i]`` of the stream with key
+        ``keys[i]`` (named ``names[key]``; ``pairs`` remembers the folds of the keys seen, and
+        belongs to the caller), at ``positions[i]``, recorded at ``times[i]`` — a number
+        ``to_time`` converts, only for the facts whose time is kept. ``record(position)`` makes
+        the envelope of a row that lands in ``errors``. Folds exactly as ``feed`` does."""
+        by_stream = self._by_stream
+        errors = self.errors
+        effects = _EFFECTS
+        log = ev.LogRecorded
+        warning_levels = WARNING_LEVELS
+        stamps: dict[int, _dt.datetime] = {}  # the facts of one append share their time
+        position = self.position
+        try:
+            for key, pos, us, fact in zip(keys, positions, times, facts, strict=True):
+                pair = pairs.get(key)
+                if pair is None:
+                    stream = names[key]
+                    pair = by_stream.get(stream)
+                    if pair is None:
+                        try:
+                            pair = self._open(stream, fact)
+                        except InvalidTransition as exc:
+                            if self.strict:
+                                raise
+                            errors.setdefault(parse_stream(stream)[0], (record(pos), exc))
+                            continue
+                    pairs[key] = pair
+                if errors and pair[0].run_id in errors:
+                    continue  # this run already diverged: fold no further
+                acc = pair[1]
+                cls = fact.__class__
+                position = pos
+                entry = acc.row.get(cls)
+                if entry.__class__ is not str:  # guarded, or not accepted
+                    entry = _guarded(entry, fact)
+                    if entry is None:
+                        at = stamps.get(us)
+                        if at is None:
+                            at = stamps[us] = to_time(us)
+                        try:
+                            acc.apply(fact, at, pos)  # raises the rejection
+                        except InvalidTransition as exc:
+                            if self.strict:
+                                raise
+                            errors[pair[0].run_id] = (record(pos), exc)
+                        continue
+                if entry is acc.state:  # accepted, no state change
+                    if cls is log:
+                        if fact.level in warning_levels:  # type: ignore[attr-defined]
+                            acc.warned = True
+                    elif cls in effects:
+                        at = stamps.get(us)
+                        if at is None:
+                            at = stamps[us] = to_time(us)
+                        effects[cls](acc, fact, at)
                     acc.version += 1
-                    acc.position = position
-                    if cls in effects:
-                        effects[cls](acc, fact, record.recorded_at)
+                    acc.position = pos
                     continue
-                run_id = pair[0].run_id
-                try:
-                    acc.apply(fact, record.recorded_at, position)
-                except InvalidTransition as exc:
-                    if self.strict:
-                        raise
-                    errors[run_id] = (record, exc)
+                at = stamps.get(us)
+                if at is None:
+                    at = stamps[us] = to_time(us)
+                acc.state = entry
+                acc.row = acc.rows[entry]
+                if acc.dialect.table.outcome[entry] is not None:
+                    acc.ended_at = at
+                acc.version += 1
+                acc.position = pos
+                if cls in effects:
+                    effects[cls](acc, fact, at)
         finally:
             self.position = max(self.position, position)
 

@@ -54,12 +54,13 @@ __all__ = [
     "encode_recorded_json",
     "fact_types",
     "new_event_id",
+    "new_event_ids",
     "register_upcaster",
     "upcast",
 ]
 
 
-class Fact(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class Fact(msgspec.Struct, frozen=True, kw_only=True, tag=True, gc=False):
     """Base of every fact. Never instantiated itself; its subclasses form one tagged union."""
 
 
@@ -277,8 +278,15 @@ class Recorded(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 def new_event_id() -> str:
     """A fresh, time-ordered event id: 48 bits of milliseconds then 80 random bits, as 32 hex
     digits (the layout of UUIDv7). Time order keeps a store's unique index append-mostly."""
-    ms = time.time_ns() // 1_000_000
-    return f"{ms:012x}{os.urandom(10).hex()}"
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def new_event_ids(n: int) -> list[str]:
+    """``n`` fresh ids as :func:`new_event_id` makes them, from one read of the system's
+    randomness (a store making the ids of a whole batch: ~0.3 µs an id instead of ~1.3)."""
+    prefix = f"{time.time_ns() // 1_000_000:012x}"
+    pool = os.urandom(10 * n).hex()
+    return [prefix + pool[i : i + 20] for i in range(0, 20 * n, 20)]
 
 
 # -- encoding -------------------------------------------------------------------------------------

@@ -87,6 +87,15 @@ def test_event_ids_are_time_ordered_and_unique() -> None:
     assert ids[0][:12] <= ids[-1][:12]
 
 
+def test_event_ids_made_in_bulk_look_like_single_ones() -> None:
+    before = ev.new_event_id()
+    ids = ev.new_event_ids(500) + ev.new_event_ids(500)
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert before[:12] <= ids[0][:12] <= ids[-1][:12] <= ev.new_event_id()[:12]
+    assert ev.new_event_ids(0) == []
+
+
 def test_upcaster_reads_an_old_shape() -> None:
     old = msgspec.msgpack.encode({"type": "ResourcesAssigned", "host": "n7"})  # renamed field
     assert ev.decode_fact(old) == ev.ResourcesAssigned(node="")  # unknown field: ignored

@@ -18,6 +18,7 @@ from ._base import CliError, Settings, normalise_store_url
 from ._diagram import diagram
 from ._jobs import job
 from ._logs import log
+from ._rebuild import rebuild
 from ._render import neutralise
 from ._replay import export, replay
 from ._run import run
@@ -81,6 +82,7 @@ def cli(ctx: click.Context, store: str | None, as_json: bool, verbose: int) -> N
     lifecycle run FILE.py[:WORKFLOW]     run a workflow here, with live progress
     lifecycle rerun | abort RUN_ID       act on a run
     lifecycle export | replay FILE       the event log out; views back from one
+    lifecycle rebuild                    the runs read model, folded again from the log
     lifecycle diagram DIALECT            a dialect's state machine (Mermaid)
 
     Colour follows the terminal; NO_COLOR=1 turns it off. Text from logs and stored names is
@@ -94,7 +96,7 @@ def cli(ctx: click.Context, store: str | None, as_json: bool, verbose: int) -> N
     cfg.verbose = max(cfg.verbose, verbose)
 
 
-for command in (job, log, run, rerun, abort, export, replay, diagram, demo):
+for command in (job, log, run, rerun, abort, export, replay, rebuild, diagram, demo):
     cli.add_command(command)
 
 

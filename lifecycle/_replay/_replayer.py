@@ -17,11 +17,15 @@ invalid fact, and its view is the run as of just before it.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
 import datetime as _dt
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -30,9 +34,13 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._dialects import Dialect
 from lifecycle._stores import EventStore, open_store
-from lifecycle._views import Projector, RunView, parse_stream
+from lifecycle._stores._sqlite_schema import Columns, Page, from_us
+from lifecycle._views import Projector, RunFold, RunView, StreamFold, parse_stream
 
 from ._jsonl import UNKNOWN_TIME, LogReader
+
+if TYPE_CHECKING:
+    from lifecycle._stores._sqlite import SQLiteStore
 
 __all__ = ["Divergence", "ReplayReport", "areplay", "replay", "replay_records", "store_pages"]
 
@@ -131,6 +139,7 @@ class _Replay:
         self.records = 0
         self.position = 0
         self._run_of: dict[str, int] = {}
+        self._pairs: dict[int, tuple[RunFold, StreamFold]] = {}  # by SQLite stream id
 
     def _alive(self, records: list[ev.Recorded]) -> Iterator[ev.Recorded]:
         errors = self.projector.errors  # read live: the projector fills it while consuming us
@@ -147,15 +156,41 @@ class _Replay:
     def feed(self, records: list[ev.Recorded], lines: list[int] | None = None) -> None:
         if not records:
             return
-        errors = self.projector.errors
-        before = len(errors)
+        before = len(self.projector.errors)
         self.projector.feed(self._alive(records))
         self.records += len(records)
         self.position = records[-1].position
-        if len(errors) == before:
+        if len(self.projector.errors) != before:
+            self._diverged(before, [r.position for r in records], lines)
+
+    def feed_columns(self, page: Columns) -> None:
+        """:meth:`feed` for a page of a SQLite log read as columns (no envelope per fact)."""
+        if not len(page):
             return
-        positions = [r.position for r in records]
-        for record, exc in list(errors.values())[before:]:
+        before = len(self.projector.errors)
+        positions = page.positions
+
+        def record(position: int) -> ev.Recorded:
+            return page.record(bisect.bisect_left(positions, position))
+
+        self.projector._feed_columns(
+            pairs=self._pairs,
+            names=page.names,
+            keys=page.stream_ids,
+            positions=positions,
+            times=page.times,
+            facts=page.facts,
+            to_time=from_us,
+            record=record,
+        )
+        self.records += len(page)
+        self.position = positions[-1]
+        if len(self.projector.errors) != before:
+            self._diverged(before, positions, None)
+
+    def _diverged(self, before: int, positions: list[int], lines: list[int] | None) -> None:
+        """Turn the projector's errors after the first ``before`` into divergences."""
+        for record, exc in list(self.projector.errors.values())[before:]:
             line = None
             if lines is not None:
                 line = lines[bisect.bisect_left(positions, record.position)]
@@ -238,9 +273,58 @@ async def _replay_store(
     store: EventStore, dialect: str | Dialect | None, at: int | None
 ) -> ReplayReport:
     replayer = _Replay(dialect)
-    async for page in store_pages(store, at=at):
-        replayer.feed(page)
+    sqlite = sys.modules.get("lifecycle._stores._sqlite")  # loaded if store is a SQLiteStore
+    if (
+        sqlite is not None
+        and isinstance(store, sqlite.SQLiteStore)
+        and type(store).read_all is sqlite.SQLiteStore.read_all  # not a subclass's own
+    ):
+        async with contextlib.aclosing(_column_pages(store, at=at, size=PAGE)) as pages:
+            async for columns in pages:
+                replayer.feed_columns(columns)
+    else:
+        async for page in store_pages(store, at=at):
+            replayer.feed(page)
     return replayer.report(store.url or type(store).__name__, dialect, at)
+
+
+async def _column_pages(
+    store: SQLiteStore, *, at: int | None = None, size: int = PAGE
+) -> AsyncGenerator[Columns, None]:
+    """:func:`store_pages` of a SQLite store, as columns. Each page is read on the store's
+    reader thread — in one SQLite step, without the GIL — while the caller decodes and folds
+    the one before: two cores at work. SQLite is asyncio-only."""
+    pending: asyncio.Future[Page] | None
+    pending = asyncio.ensure_future(store._read_page(after=0, limit=size))
+    after = 0
+    try:
+        while pending is not None:
+            page = await pending
+            pending = None
+            columns = page.columns()
+            if columns is None:  # upcasters, or a damaged row: read it row by row
+                columns = await store._read_columns(after=after, limit=size)
+            positions = columns.positions
+            if at is not None and positions and positions[-1] > at:
+                cut = bisect.bisect_right(positions, at)
+                if cut:
+                    yield columns.head(cut)
+                return
+            if len(positions) == size:
+                after = positions[-1]
+                pending = asyncio.ensure_future(store._read_page(after=after, limit=size))
+                await asyncio.sleep(0)  # it hands its query to the reader thread: now fold
+            if positions:
+                yield columns
+    finally:
+        if pending is not None:  # the caller stopped early: nobody wants the next page
+            pending.cancel()
+            pending.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Page]) -> None:
+    if not task.cancelled():
+        task.exception()  # read, so that asyncio does not log it as never retrieved
 
 
 # -- the front door -------------------------------------------------------------------------------

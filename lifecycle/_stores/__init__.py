@@ -2,6 +2,9 @@
 
 - ``memory://`` — in the process (tests, embedding).
 - ``sqlite:///path/to/runs.db`` — the embedded default, through aiosqlite (asyncio only).
+
+The ``runs`` read model of either is rebuilt from the log by ``_rebuild.rebuild_summaries``
+(``lifecycle rebuild``), through :meth:`RunStore.rebuild_summaries`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,20 @@ from typing import Any
 
 from lifecycle._errors import StoreError
 
-from ._base import EventStore, Lease, RunStore, RunSummary, Write
+from ._base import EventStore, Lease, RebuildProgress, RunStore, RunSummary, SummaryFold, Write
 from ._memory import MemoryStore
 
-__all__ = ["EventStore", "Lease", "MemoryStore", "RunStore", "RunSummary", "Write", "open_store"]
+__all__ = [
+    "EventStore",
+    "Lease",
+    "MemoryStore",
+    "RebuildProgress",
+    "RunStore",
+    "RunSummary",
+    "SummaryFold",
+    "Write",
+    "open_store",
+]
 
 SCHEMES = ("memory://", "sqlite://")
 

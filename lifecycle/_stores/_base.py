@@ -16,15 +16,19 @@ Guarantees every backend gives (``lifecycle.testing.check_event_store`` proves t
    records and writes nothing; a partial overlap raises ``IdempotencyConflict``.
 4. **Dense versions** 1..n per stream; a global ``position`` that increases in commit order, so a
    reader that resumes after the last position it saw never skips an event.
+
+Times: every datetime the interface takes (``at``, ``Write.recorded_at``, the ``list_runs``
+bounds, the times of a ``RunSummary``) is UTC when it is naive; every datetime it returns is
+UTC-aware.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Final, Protocol, Self, TypeAlias
 
 import msgspec
 
@@ -32,14 +36,21 @@ from lifecycle import events as ev
 from lifecycle._errors import ConcurrencyError, IdempotencyConflict
 
 __all__ = [
+    "REBUILD_PAGE",
     "EventStore",
     "Lease",
+    "RebuildProgress",
     "RunStore",
     "RunSummary",
+    "SummaryFold",
     "Write",
+    "as_utc",
     "check_expected",
     "resolve_retry",
 ]
+
+REBUILD_PAGE: Final = 10_000
+"""Records read per page while rebuilding the read model (bounded memory, few round trips)."""
 
 
 class Write(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,7 +87,10 @@ class Write(msgspec.Struct, frozen=True, kw_only=True):
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     """One row of the ``runs`` read model: what listings show, without the containers.
-    Derived from the log and rebuildable from it."""
+    Derived from the log and rebuildable from it.
+
+    It holds what changes only with the run stream's state, times and reason — not the run's
+    version, which every fact of the run stream moves: ``runs.get(run_id).version`` has it."""
 
     run_id: int
     dialect: str
@@ -86,7 +100,6 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     outcome: str | None
     terminal: bool
     warning: bool
-    version: int
     created_at: _dt.datetime | None = None
     started_at: _dt.datetime | None = None
     ended_at: _dt.datetime | None = None
@@ -98,6 +111,32 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def id(self) -> int:
         return self.run_id
+
+
+class SummaryFold(Protocol):
+    """What :meth:`RunStore.rebuild_summaries` folds the log with: fed every record of the log
+    once, in position order (in pages), then asked for the read model's rows.
+
+    ``feed`` and ``summaries`` may be called on a store's worker thread (the SQLite store folds
+    the last records inside its write transaction): they must be plain computation, touching
+    no event loop. ``summaries`` may be asked more than once, with records fed in between (the
+    SQLite store asks before taking its write lock, and again inside it): a fold that keeps its
+    rows and makes again only those of the runs fed since keeps that lock short. An exception
+    from either method aborts the rebuild, leaving the read model as it was."""
+
+    def feed(self, records: Sequence[ev.Recorded]) -> None: ...
+
+    def summaries(self) -> list[RunSummary]: ...
+
+
+RebuildProgress: TypeAlias = Callable[[int, int | None], None]
+"""Called during a rebuild with the position read so far and the head position the rebuild is
+heading for (``None`` when the store cannot tell)."""
+
+
+def as_utc(at: _dt.datetime) -> _dt.datetime:
+    """``at``, with a naive datetime taken to be UTC (how every store reads naive times)."""
+    return at.replace(tzinfo=_dt.UTC) if at.tzinfo is None else at
 
 
 class Lease(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,7 +171,8 @@ class EventStore(ABC):
 
     @abstractmethod
     async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
-        """Records of these streams with a position greater than ``after``, in position order."""
+        """Records of these streams with a position greater than ``after``, in position order;
+        each record once, even when a stream is named twice."""
 
     @abstractmethod
     async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
@@ -159,7 +199,13 @@ class EventStore(ABC):
 
 
 class RunStore(EventStore):
-    """An event store that also keeps what the run service needs."""
+    """An event store that also keeps what the run service needs: run ids, the ``runs`` read
+    model, blobs and leases.
+
+    The read model is derived data: ``append(summaries=…)`` upserts rows in the same
+    transaction as the facts, and :meth:`rebuild_summaries` recomputes all of it from the log.
+    Naive datetimes given to any method (the ``list_runs`` bounds included) are UTC.
+    """
 
     @abstractmethod
     async def next_run_id(self) -> int:
@@ -177,12 +223,41 @@ class RunStore(EventStore):
         end_time: _dt.datetime | None = None,
         limit: int | None = None,
     ) -> list[RunSummary]:
-        """Runs from the read model, newest first; ``start_time``/``end_time`` bound when the run
-        was created (either may be omitted)."""
+        """Runs from the read model, newest first (by run id); ``start_time``/``end_time``
+        bound, inclusively, when the run was created (either may be omitted; naive = UTC)."""
 
     @abstractmethod
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
-        """Replace the whole read model (rebuilding it from the log)."""
+        """Replace the whole read model with ``summaries``. Not atomic with respect to appends
+        folded from the log before it: rebuild with :meth:`rebuild_summaries`."""
+
+    async def rebuild_summaries(
+        self, fold: SummaryFold, *, progress: RebuildProgress | None = None
+    ) -> list[RunSummary]:
+        """Feed every record of the log to ``fold`` (each once, in position order), replace the
+        read model with ``fold.summaries()``, and return the rows it replaced (by run id).
+
+        A backend makes this atomic with respect to appends — the rows written are the fold of
+        exactly the log at the moment of the replace, so no append (from this process or
+        another) can land between the last read and the replace and be lost from the read
+        model. Both built-in stores do. This default is not: it reads, then replaces, and is
+        right only while nothing else appends. ``progress`` is called after each page read.
+
+        Raises ``StoreError`` (the backend failed, or is read-only), ``CorruptLog`` (a record
+        cannot be read), or what ``fold`` raises; the read model is left as it was then.
+        """
+        after = 0
+        while True:
+            page = await self.read_all(after=after, limit=REBUILD_PAGE)
+            if not page:
+                break
+            fold.feed(page)
+            after = page[-1].position
+            if progress is not None:
+                progress(after, None)
+        before = await self.list_runs()
+        await self.replace_summaries(fold.summaries())
+        return sorted(before, key=lambda s: s.run_id)
 
     @abstractmethod
     async def put_blob(self, key: str, data: bytes) -> None:

@@ -1,8 +1,9 @@
 """``memory://``: the whole store in a few dicts, for tests and embedding.
 
 Works on asyncio and trio. Every append runs without an ``await`` between its checks and its
-writes, so it is atomic with respect to every other task of the event loop. Nothing survives the
-process.
+writes, so it is atomic with respect to every other task of the event loop; so is the end of a
+rebuild (the last records folded and the read model replaced with no ``await`` between). Nothing
+survives the process.
 """
 
 from __future__ import annotations
@@ -11,10 +12,22 @@ import datetime as _dt
 from collections.abc import Sequence
 
 import anyio
+import anyio.lowlevel
 
 from lifecycle import events as ev
 
-from ._base import Lease, RunStore, RunSummary, Write, check_expected, resolve_retry
+from ._base import (
+    REBUILD_PAGE,
+    Lease,
+    RebuildProgress,
+    RunStore,
+    RunSummary,
+    SummaryFold,
+    Write,
+    as_utc,
+    check_expected,
+    resolve_retry,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -47,10 +60,13 @@ class MemoryStore(RunStore):
             return retry
         for w in writes:
             check_expected(w.stream, w.expected_version, len(self._streams.get(w.stream, ())))
-        now = at or _dt.datetime.now(_dt.UTC)
+        now = as_utc(at) if at is not None else _dt.datetime.now(_dt.UTC)
         out: list[ev.Recorded] = []
         position = len(self._log)
-        times = [w.times(now) for w in writes]
+        times = [
+            w.times(now) if w.recorded_at is None else tuple(map(as_utc, w.times(now)))
+            for w in writes
+        ]
         for w, group, stamps in zip(writes, ids, times, strict=True):
             stream = self._streams.setdefault(w.stream, [])
             if w.events and w.stream.startswith("run-"):
@@ -79,6 +95,8 @@ class MemoryStore(RunStore):
         return out
 
     async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
+        if len(streams) > 1:
+            streams = list(dict.fromkeys(streams))  # each stream once, however often named
         found = [r for s in streams for r in self._streams.get(s, ()) if r.position > after]
         if len(streams) > 1:
             found.sort(key=lambda r: r.position)
@@ -110,20 +128,48 @@ class MemoryStore(RunStore):
         end_time: _dt.datetime | None = None,
         limit: int | None = None,
     ) -> list[RunSummary]:
+        start = None if start_time is None else as_utc(start_time)
+        end = None if end_time is None else as_utc(end_time)
         rows = [
             s
             for s in self._summaries.values()
             if (name is None or s.name == name)
             and (state is None or s.state == state)
             and (dialect is None or s.dialect == dialect)
-            and (start_time is None or (s.created_at is not None and s.created_at >= start_time))
-            and (end_time is None or (s.created_at is not None and s.created_at <= end_time))
+            and (
+                (start is None and end is None)
+                or (
+                    s.created_at is not None
+                    and (start is None or as_utc(s.created_at) >= start)
+                    and (end is None or as_utc(s.created_at) <= end)
+                )
+            )
         ]
         rows.sort(key=lambda s: s.run_id, reverse=True)
         return rows[:limit] if limit is not None else rows
 
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
         self._summaries = {s.run_id: s for s in summaries}
+
+    async def rebuild_summaries(
+        self, fold: SummaryFold, *, progress: RebuildProgress | None = None
+    ) -> list[RunSummary]:
+        # Page by page, letting other tasks run (and append) in between; the last pages, the
+        # fold's result and the replace then happen with no await between them: atomic.
+        after = 0
+        while len(self._log) - after > REBUILD_PAGE:
+            fold.feed(self._log[after : after + REBUILD_PAGE])
+            after += REBUILD_PAGE
+            if progress is not None:
+                progress(after, len(self._log))
+            await anyio.lowlevel.checkpoint()
+        if len(self._log) > after:
+            fold.feed(self._log[after:])
+        before = sorted(self._summaries.values(), key=lambda s: s.run_id)
+        self._summaries = {s.run_id: s for s in fold.summaries()}
+        if progress is not None:
+            progress(len(self._log), len(self._log))
+        return before
 
     async def put_blob(self, key: str, data: bytes) -> None:
         self._blobs[key] = bytes(data)

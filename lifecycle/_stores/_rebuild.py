@@ -3,40 +3,185 @@
 The read model is derived data: each append upserts the rows of the runs it changed, in the same
 transaction as the facts. If it is ever lost or suspect (a bug, a hand edit, a new column), it
 can be recomputed by folding the whole log again — which is what :func:`rebuild_summaries` does,
-on any :class:`RunStore`.
+on any :class:`RunStore`, through the store's own :meth:`RunStore.rebuild_summaries` (atomic with
+respect to appends on both built-in stores, so it is safe while other tasks and processes
+write). ``lifecycle rebuild`` is the command for it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Final
 
+import msgspec
+
+from lifecycle import events as ev
+from lifecycle._errors import UnknownDialect, UnknownRun
+from lifecycle._replay._replayer import Divergence
 from lifecycle._runs import summary_of
-from lifecycle._views import Projector
+from lifecycle._views import Projector, parse_stream
 
-from ._base import RunStore
+from ._base import RebuildProgress, RunStore, RunSummary
 
-__all__ = ["rebuild_summaries"]
+__all__ = ["RebuildReport", "RunsFold", "rebuild_summaries"]
 
-_PAGE: Final = 10_000
+_NOT_A_RUN: Final = -1
 
 
-async def rebuild_summaries(store: RunStore) -> int:
-    """Re-fold every record of ``store`` and replace its read model with the result; return
-    the number of runs.
+class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`rebuild_summaries` did.
+
+    ``runs`` rows were written, folded from ``records`` records (up to ``position``);
+    ``ignored`` of those belong to streams that are not run streams (``run-N``,
+    ``run-N/container``). ``added``, ``changed`` and ``removed`` are the run ids whose row was
+    missing from the old read model, differed from it, or was in it without a run in the log;
+    ``unchanged`` counts the others. ``diverged`` holds the first fact of each run that its
+    dialect does not accept: such a run's row is its view just before that fact, except for
+    the runs in ``rowless``, whose first fact is not ``Requested`` (they have no row).
+    ``seconds`` is the time taken.
+    """
+
+    store: str
+    runs: int
+    records: int
+    position: int
+    ignored: int
+    added: list[int]
+    changed: list[int]
+    removed: list[int]
+    unchanged: int
+    diverged: list[Divergence]
+    rowless: list[int]
+    seconds: float
+
+    @property
+    def differed(self) -> bool:
+        """Whether the old read model differed from the log's."""
+        return bool(self.added or self.changed or self.removed)
+
+    def __str__(self) -> str:
+        head = (
+            f"rebuilt the read model of {self.store}: {self.runs} runs from {self.records} "
+            f"records in {self.seconds:.2f}s; {len(self.added)} added, {len(self.changed)} "
+            f"changed, {len(self.removed)} removed, {self.unchanged} unchanged"
+        )
+        if self.diverged:
+            head += f"; {len(self.diverged)} diverged"
+        return "\n".join([head, *(f"  {d}" for d in self.diverged)])
+
+
+class RunsFold:
+    """The :class:`~lifecycle._stores.SummaryFold` of the run service's read model: every run's
+    view (``Projector(strict=False)``), as :func:`lifecycle._runs.summary_of` makes its row.
+
+    Records of streams that are not run streams are counted and skipped. A run that does not
+    fold is kept as it was just before its first invalid fact, and its divergence recorded.
+    ``summaries()`` keeps its rows, and makes again only those of the runs fed since its last
+    call (so a store may ask before its write lock, and again, cheaply, inside it).
+    """
+
+    def __init__(self) -> None:
+        self.projector = Projector(strict=False)
+        self.records = 0
+        self.ignored = 0
+        self.position = 0
+        self._run_of: dict[str, int] = {}
+        self._rows: dict[int, RunSummary] = {}
+        self._moved: set[int] = set()  # runs fed since the rows were last made
+
+    def feed(self, records: Sequence[ev.Recorded]) -> None:
+        if not records:
+            return
+        run_of = self._run_of
+        moved = self._moved
+        runs: list[ev.Recorded] = []
+        for record in records:
+            run_id = run_of.get(record.stream)
+            if run_id is None:
+                run_id = run_of[record.stream] = _run_id(record.stream)
+            if run_id == _NOT_A_RUN:
+                self.ignored += 1
+            else:
+                runs.append(record)
+                moved.add(run_id)
+        try:
+            self.projector.feed(runs)
+        except UnknownDialect as exc:
+            raise UnknownDialect(
+                f"{exc} Rebuilding needs the dialect of every run: register it in this process "
+                "first. The read model was left as it was."
+            ) from exc
+        self.records += len(records)
+        self.position = records[-1].position
+
+    def summaries(self) -> list[RunSummary]:
+        """Every run's row, by run id."""
+        rows, folds = self._rows, self.projector.runs
+        for run_id in self._moved:
+            run = folds.get(run_id)
+            if run is not None:  # else its first fact was not Requested: it has no row
+                rows[run_id] = summary_of(run.view())
+        self._moved.clear()
+        return [rows[run_id] for run_id in sorted(rows)]
+
+    def divergences(self) -> list[Divergence]:
+        found = [
+            Divergence(
+                run_id=run_id,
+                stream=record.stream,
+                position=record.position,
+                version=record.version,
+                line=None,
+                dialect=exc.dialect,
+                state=exc.state,
+                fact=exc.fact,
+                message=str(exc),
+            )
+            for run_id, (record, exc) in self.projector.errors.items()
+        ]
+        return sorted(found, key=lambda d: d.position)
+
+
+def _run_id(stream: str) -> int:
+    try:
+        return parse_stream(stream)[0]
+    except UnknownRun:  # not a run stream
+        return _NOT_A_RUN
+
+
+async def rebuild_summaries(
+    store: RunStore, *, progress: RebuildProgress | None = None
+) -> RebuildReport:
+    """Re-fold every record of ``store`` and replace its read model with the result, atomically
+    with respect to appends (see :meth:`RunStore.rebuild_summaries`); report what changed.
 
     Folding is lenient (``Projector(strict=False)``): a run whose log holds a fact its dialect
-    rejects keeps the view it had just before that fact, as listings showed it. Run this while
-    nothing else writes to the store: a run changed between the read and the replace would get
-    its older row back (appending again to it brings the row up to date).
+    rejects keeps the view it had just before that fact, as listings showed it, and is listed
+    in ``diverged``. ``progress(position, head)`` is called as the log is read. Raises
+    ``StoreError`` (the store failed, or is read-only), ``CorruptLog`` (a record cannot be
+    read), ``UnknownDialect`` (a run's dialect is not registered here); the read model is left
+    as it was then.
     """
-    projector = Projector(strict=False)
-    after = 0
-    while True:
-        page = await store.read_all(after=after, limit=_PAGE)
-        if not page:
-            break
-        projector.feed(page)
-        after = page[-1].position
-    summaries = sorted((summary_of(view) for view in projector.views()), key=lambda s: s.run_id)
-    await store.replace_summaries(summaries)
-    return len(summaries)
+    started = time.perf_counter()
+    fold = RunsFold()
+    before = await store.rebuild_summaries(fold, progress=progress)
+    after = {s.run_id: s for s in fold.summaries()}  # the rows written (kept by the fold)
+    old = {s.run_id: s for s in before}
+    added = [run_id for run_id in after if run_id not in old]
+    removed = [run_id for run_id in old if run_id not in after]
+    changed = [run_id for run_id, s in after.items() if run_id in old and old[run_id] != s]
+    return RebuildReport(
+        store=store.url or type(store).__name__,
+        runs=len(after),
+        records=fold.records,
+        position=fold.position,
+        ignored=fold.ignored,
+        added=sorted(added),
+        changed=sorted(changed),
+        removed=sorted(removed),
+        unchanged=len(after) - len(added) - len(changed),
+        diverged=fold.divergences(),
+        rowless=sorted(d.run_id for d in fold.divergences() if d.run_id not in after),
+        seconds=time.perf_counter() - started,
+    )

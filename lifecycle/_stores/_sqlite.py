@@ -48,7 +48,7 @@ from lifecycle import events as ev
 from lifecycle._errors import StoreError
 
 from . import _sqlite_schema as schema
-from ._base import Lease, RunStore, RunSummary, Write
+from ._base import REBUILD_PAGE, Lease, RebuildProgress, RunStore, RunSummary, SummaryFold, Write
 
 __all__ = ["SQLiteStore"]
 
@@ -252,20 +252,30 @@ class SQLiteStore(RunStore):
     ) -> list[ev.Recorded]:
         if at is not None and at.tzinfo is None:
             at = at.replace(tzinfo=_dt.UTC)
-        prepared: list[schema.Prepared] = []
-        flat: list[str] = []
+        # Event ids: when the caller chose some (a retry may be coming), every id of the
+        # append is made here so the whole append can be looked up; otherwise the writer
+        # thread makes the batch's ids in one go.
         given = False
         for w in writes:
-            ids = w.ids()
-            given = given or w.event_ids is not None
-            flat.extend(ids)
+            if w.event_ids is not None:
+                given = True
+                break
+        prepared: list[schema.Prepared] = []
+        flat: list[str] = []
+        encode = ev.encode_fact
+        for w in writes:
+            ids = None
+            if given:
+                ids = w.ids()
+                flat += ids
             try:
-                blobs = [ev.encode_fact(f) for f in w.events]
+                blobs = [encode(f) for f in w.events]
             except (TypeError, ValueError, msgspec.EncodeError) as exc:
                 raise StoreError(f"{w.stream}: a fact cannot be stored: {exc}") from exc
             times = w.times(_dt.datetime.min) if w.recorded_at is not None else None
             prepared.append((w.stream, w.expected_version, ids, w.events, blobs, times))
-        job = schema.Job(prepared, flat, given, [schema.summary_row(s) for s in summaries], at)
+        rows = [schema.summary_row(s) for s in summaries] if summaries else []
+        job = schema.Job(prepared, flat, given, rows, at)
         records: list[ev.Recorded] = await self._submit(job)
         return records
 
@@ -405,7 +415,7 @@ class SQLiteStore(RunStore):
     async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
         if not streams:
             return []
-        names = schema.json_list(list(streams))
+        names = schema.json_list(list(dict.fromkeys(streams)))  # a stream named twice: once
 
         def read(conn: sqlite3.Connection) -> list[ev.Recorded]:
             rows = conn.execute(schema.SELECT_READ, (names, after)).fetchall()
@@ -421,6 +431,25 @@ class SQLiteStore(RunStore):
             return schema.records_of(conn, rows, self._names, self.path)
 
         return await self._read(read_all, "reading the log")
+
+    async def _read_page(self, *, after: int = 0, limit: int = -1) -> schema.Page:
+        """``read_all`` as one :class:`~._sqlite_schema.Page`, for replay's fast path: read in
+        a single SQLite step (without the GIL: the event loop runs meanwhile), decoded by the
+        caller (``page.columns()``, or :meth:`_read_columns` when that says ``None``). Its
+        ``names`` is the reader thread's cache, which only ever gains entries."""
+
+        def read_page(conn: sqlite3.Connection) -> schema.Page:
+            return schema.read_page(conn, after, limit, self._names)
+
+        return await self._read(read_page, "reading the log")
+
+    async def _read_columns(self, *, after: int = 0, limit: int = -1) -> schema.Columns:
+        """``read_all`` as :class:`~._sqlite_schema.Columns`, read row by row."""
+
+        def read_columns(conn: sqlite3.Connection) -> schema.Columns:
+            return schema.columns_of_rows(conn, after, limit, self._names, self.path)
+
+        return await self._read(read_columns, "reading the log")
 
     async def wait(self, after: int) -> int:
         while True:
@@ -484,10 +513,56 @@ class SQLiteStore(RunStore):
         rows = [schema.summary_row(s) for s in summaries]
 
         def replace(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM runs")
-            conn.executemany(schema.UPSERT_RUN, rows)
+            schema.replace_runs(conn, rows)
 
         await self._write(replace, "replacing the runs read model")
+
+    async def rebuild_summaries(
+        self, fold: SummaryFold, *, progress: RebuildProgress | None = None
+    ) -> list[RunSummary]:
+        """Atomic with respect to every writer, in this process or another, holding the write
+        lock only for the end: the log is folded page by page from the reader connection while
+        appends go on; then one ``BEGIN IMMEDIATE`` transaction on the writer thread folds the
+        records committed since and makes the ``runs`` table hold exactly the fold's rows,
+        writing only those that differ. No append can commit between that last read and the
+        replace. (Other processes' writes wait for it, up to their ``busy_timeout``: it reads
+        the whole table, about 5 µs per run here.)"""
+        if self._writer is None:
+            raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
+        head = await self._read(schema.max_position, "reading the head position")
+        after = 0
+        while True:
+            page = await self.read_all(after=after, limit=REBUILD_PAGE)
+            if page:
+                fold.feed(page)
+                after = page[-1].position
+                if progress is not None:
+                    progress(after, max(head, after))
+            if len(page) < REBUILD_PAGE:
+                break
+        # the rows as of now, made outside the lock: inside, only the runs that move meanwhile
+        # are made again
+        made = {s.run_id: (s, schema.summary_row(s)) for s in fold.summaries()}
+
+        def finish(conn: sqlite3.Connection) -> tuple[int, list[tuple[Any, ...]]]:
+            last = after
+            names: dict[int, str] = {}  # not the reader's cache: this is the writer thread
+            while True:
+                rows = conn.execute(schema.SELECT_ALL, (last, REBUILD_PAGE)).fetchall()
+                if not rows:
+                    break
+                fold.feed(schema.records_of(conn, rows, names, self.path))
+                last = rows[-1][0]
+            new = []
+            for s in fold.summaries():
+                hit = made.get(s.run_id)
+                new.append(hit[1] if hit is not None and hit[0] == s else schema.summary_row(s))
+            return last, schema.replace_runs(conn, new)
+
+        last, before = await self._write(finish, "rebuilding the runs read model")
+        if progress is not None:
+            progress(last, last)
+        return [schema.summary_of_row(row) for row in before]
 
     # -- blobs and leases -------------------------------------------------------------------------
 

@@ -46,7 +46,8 @@ def _check(name: str) -> Callable[[Callable[[MakeStore], Awaitable[None]]], Stor
 @_check("ordering")
 async def check_ordering(make_store: MakeStore) -> None:
     """Positions increase in commit order; ``read_all`` and ``read`` return records in that
-    order; ``after`` and ``limit`` select exactly what they say."""
+    order, each once (``read`` of a stream named twice too); ``after`` and ``limit`` select
+    exactly what they say."""
     async with fresh_store(make_store, "ordering") as store:
         first = await store.append(
             [
@@ -82,7 +83,16 @@ async def check_ordering(make_store: MakeStore) -> None:
                 records[3 : 3 + limit],
                 f"read_all(after={middle}, limit={limit})",
             )
-        for streams in (["a"], ["b"], ["b", "a"], ["c", "a", "b"], ["missing"], []):
+        for streams in (
+            ["a"],
+            ["b"],
+            ["b", "a"],
+            ["c", "a", "b"],
+            ["missing"],
+            [],
+            ["a", "a"],  # a stream named twice: its records once
+            ["b", "a", "b", "missing", "missing"],
+        ):
             want_records = [r for r in records if r.stream in streams]
             assert_records(await store.read(streams), want_records, f"read({streams})")
             assert_records(

@@ -156,7 +156,7 @@ async def check_reopen(make_store: MakeStore) -> None:
         run_ids = [await store.next_run_id() for _ in range(3)]
         summary = RunSummary(
             run_id=run_ids[0], dialect="domino", operation="run", name="kept", state="Queued",
-            outcome=None, terminal=False, warning=False, version=1, created_at=created,
+            outcome=None, terminal=False, warning=False, created_at=created,
         )  # fmt: skip
         batch = [
             Write(

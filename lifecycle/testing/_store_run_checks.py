@@ -1,11 +1,12 @@
 """Store checks of what :class:`~lifecycle._stores.RunStore` adds to an event log: the
-``runs`` read model (upserted with appends, filtered, replaced), blobs, leases and run ids.
+``runs`` read model (upserted with appends, filtered — naive times as UTC —, replaced, rebuilt
+atomically while others append), blobs, leases and run ids.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -13,13 +14,14 @@ import anyio
 import anyio.lowlevel
 
 from lifecycle import events as ev
-from lifecycle._stores import RunSummary, Write
+from lifecycle._stores import RunStore, RunSummary, Write
 
 from ._store_support import (
     T0,
     MakeStore,
     StoreCheck,
     assert_records,
+    deadline,
     fresh_store,
     log,
     store_check,
@@ -61,7 +63,6 @@ async def check_summaries(make_store: MakeStore) -> None:
         outcome="succeeded",
         terminal=True,
         warning=True,
-        version=4,
         started_at=T0 + 3 * hour + _dt.timedelta(seconds=1),
         ended_at=T0 + 4 * hour,
         original_run_id=1,
@@ -89,7 +90,7 @@ async def check_summaries(make_store: MakeStore) -> None:
         ]
         for kwargs, expected in cases:
             _assert_runs(await store.list_runs(**kwargs), expected, f"list_runs({kwargs})")
-        s1b = summary(1, name="nightly", created=T0 + hour, state="Running", version=2)
+        s1b = summary(1, name="nightly", created=T0 + hour, state="Running")
         await store.append(
             [Write(stream="run-1", events=(ev.ExecutionStarted(),))], summaries=[s1b]
         )
@@ -112,6 +113,129 @@ async def check_replace_summaries(make_store: MakeStore) -> None:
         await store.replace_summaries([])
         _assert_runs(await store.list_runs(), [], "list_runs() after replace_summaries([])")
         assert_records(await store.read_all(), log_before, "replace_summaries changed the log")
+
+
+@_check("naive_times")
+async def check_naive_times(make_store: MakeStore) -> None:
+    """A naive datetime is UTC wherever the store takes one: ``list_runs`` bounds select what
+    the same bounds in UTC (or in any other zone) select, and ``append(at=naive)`` records that
+    time in UTC, UTC-aware."""
+    hour = _dt.timedelta(hours=1)
+    rows = [summary(i, name="naive", created=T0 + i * hour) for i in range(1, 5)]
+    async with fresh_store(make_store, "naive") as store:
+        await store.append([Write(stream="run-1", events=(log("1"),))], summaries=rows)
+        east = _dt.timezone(_dt.timedelta(hours=2))
+        windows = [(T0 + 2 * hour, None), (None, T0 + 2 * hour), (T0 + 2 * hour, T0 + 3 * hour)]
+        for start, end in windows:
+            want = [
+                r
+                for i, r in reversed(list(enumerate(rows, 1)))
+                if (start is None or T0 + i * hour >= start)
+                and (end is None or T0 + i * hour <= end)
+            ]
+            for zone in ("naive", "east"):
+
+                def shift(at: _dt.datetime | None, zone: str = zone) -> _dt.datetime | None:
+                    if at is None:
+                        return None
+                    return at.replace(tzinfo=None) if zone == "naive" else at.astimezone(east)
+
+                got = await store.list_runs(start_time=shift(start), end_time=shift(end))
+                _assert_runs(got, want, f"list_runs({zone} bounds {shift(start)}, {shift(end)})")
+        at = T0 + _dt.timedelta(minutes=30, microseconds=5)
+        (record,) = await store.append(
+            [Write(stream="run-2", events=(log("2"),))], at=at.replace(tzinfo=None)
+        )
+        (stored,) = await store.read(["run-2"])
+        for what, one in (("returned", record), ("read back", stored)):
+            said = f"append(at={at.replace(tzinfo=None)!r}) (naive: UTC) {what} recorded_at"
+            assert one.recorded_at == at, f"{said} {one.recorded_at!r}; expected {at!r}"
+            assert one.recorded_at.utcoffset() == _dt.timedelta(0), (
+                f"{said} {one.recorded_at!r}: not UTC-aware"
+            )
+
+
+class _LastWord:
+    """A :class:`~lifecycle._stores.SummaryFold` for the checks: every record is a log whose text
+    is ``"RUN:STATE"``, and a run's row is the last state its records said — so the row of a
+    run is right exactly when the fold saw its last record, or its last append upserted it."""
+
+    def __init__(self) -> None:
+        self.fed: list[ev.Recorded] = []
+        self.rows: dict[int, RunSummary] = {}
+
+    def feed(self, records: Sequence[ev.Recorded]) -> None:
+        self.fed.extend(records)
+        for record in records:
+            run, _, state = record.event.text.partition(":")  # type: ignore[union-attr]
+            self.rows[int(run)] = _said(int(run), state)
+
+    def summaries(self) -> list[RunSummary]:
+        return [self.rows[k] for k in sorted(self.rows)]
+
+
+def _said(run: int, state: str) -> RunSummary:
+    return summary(run, name="rebuilt", created=T0 + _dt.timedelta(minutes=run), state=state)
+
+
+async def _say(store: RunStore, run: int, state: str) -> None:
+    write = Write(stream=f"run-{run}", events=(log(f"{run}:{state}"),))
+    await store.append([write], summaries=[_said(run, state)])
+
+
+@_check("rebuild_summaries")
+async def check_rebuild_summaries(make_store: MakeStore) -> None:
+    """``rebuild_summaries(fold)`` feeds every record once, in position order, replaces the read
+    model with ``fold.summaries()`` and returns the rows it replaced; and it is atomic with
+    respect to appends: with tasks appending (and upserting rows) all through the rebuild, every
+    row ends as the last append of its run said — none reverts to what an older record said."""
+    async with fresh_store(make_store, "rebuild") as store:
+        for run, state in ((1, "a"), (2, "a"), (3, "a"), (2, "b")):
+            await _say(store, run, state)
+        stale = [_said(2, "stale"), _said(9, "no-records")]
+        await store.append([], summaries=stale)
+        before = await store.list_runs()
+        fold = _LastWord()
+        seen: list[tuple[int, int | None]] = []
+        with deadline(30, "rebuild_summaries"):
+            returned = await store.rebuild_summaries(fold, progress=lambda *a: seen.append(a))
+        _assert_runs(
+            list(reversed(returned)), before, "rebuild_summaries() returned the rows it replaced"
+        )
+        assert_records(fold.fed, await store.read_all(), "rebuild_summaries() fed the fold")
+        want = [_said(3, "a"), _said(2, "b"), _said(1, "a")]
+        _assert_runs(await store.list_runs(), want, "list_runs() after rebuild_summaries()")
+        positions = [p for p, _ in seen]
+        assert positions == sorted(positions), f"progress went backwards: {seen}"
+
+        writers, runs_each, steps = 4, 25, 3
+        started = anyio.Event()
+
+        async def writer(w: int) -> None:
+            for i in range(runs_each):
+                run = 100 + w * runs_each + i
+                for step in range(steps):
+                    await _say(store, run, f"s{step}")
+                    await anyio.lowlevel.checkpoint()
+                if i == 2:
+                    started.set()
+
+        race = _LastWord()
+        with deadline(60, "rebuild_summaries() while tasks append"):
+            async with anyio.create_task_group() as tg:
+                for w in range(writers):
+                    tg.start_soon(writer, w)
+                await started.wait()
+                await store.rebuild_summaries(race)
+        log_now = await store.read_all()
+        assert_records(race.fed, log_now[: len(race.fed)], "rebuild_summaries() fed the fold")
+        want = [_said(r, f"s{steps - 1}") for r in range(100 + writers * runs_each - 1, 99, -1)]
+        _assert_runs(
+            await store.list_runs(name="rebuilt", start_time=T0 + _dt.timedelta(minutes=100)),
+            want,
+            "list_runs() after a rebuild amid appends (a row older than its run's last append "
+            "means an append landed between the rebuild's last read and its replace)",
+        )
 
 
 @_check("blobs")

@@ -283,7 +283,6 @@ def summary(
     created: _dt.datetime,
     dialect: str = "qualytics",
     state: str = "Queued",
-    version: int = 1,
     **more: Any,
 ) -> RunSummary:
     """A read-model row with the fields the checks vary, the rest defaulted."""
@@ -296,7 +295,6 @@ def summary(
         outcome=more.pop("outcome", None),
         terminal=more.pop("terminal", False),
         warning=more.pop("warning", False),
-        version=version,
         created_at=created,
         **more,
     )
