@@ -49,6 +49,8 @@ from ._stores import RunStore as RunStore
 from ._stores import RunSummary as RunSummary
 from ._stores import Write as Write
 from ._stores import open_store as open_store
+from ._stores._rebuild import RebuildReport as RebuildReport
+from ._stores._rebuild import rebuild_summaries as rebuild_summaries
 from ._views import ContainerView as ContainerView
 from ._views import Projector as Projector
 from ._views import RunView as RunView
@@ -90,6 +92,7 @@ __all__ = [
     "MemoryStore",
     "Progress",
     "Projector",
+    "RebuildReport",
     "ReplayReport",
     "Report",
     "RunStore",
@@ -121,6 +124,7 @@ __all__ = [
     "load_result",
     "open_store",
     "read_log",
+    "rebuild_summaries",
     "register_dialect",
     "replay",
     "task",
