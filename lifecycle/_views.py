@@ -73,8 +73,14 @@ class ContainerView(msgspec.Struct, frozen=True, kw_only=True):
     result: ev.ResultStored | None = None
 
 
-class RunView(msgspec.Struct, frozen=True, kw_only=True):
-    """A run, as its facts and its containers' facts say. ``id`` is ``run_id``."""
+class RunView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A run, as its facts and its containers' facts say. ``id`` is ``run_id``.
+
+    Not tracked by the cyclic GC: a view holds data only (its ``params`` and ``containers`` are
+    its own copies), and a replay makes one per run — tracked, 100,000 of them would be walked
+    by every full collection that follows. (Put a view inside its own ``params`` and it would
+    never be freed.)
+    """
 
     run_id: int
     dialect: str
@@ -389,10 +395,13 @@ class Projector:
         self.runs: dict[int, RunFold] = {}
         self.errors: dict[int, tuple[ev.Recorded, InvalidTransition]] = {}
         self.position = 0
-        self._by_stream: dict[str, tuple[RunFold, StreamFold]] = {}
+        # the fold of each stream seen, and its run's id: no tuple per stream, which the
+        # cyclic GC would have to walk on every full collection of a big replay
+        self._by_stream: dict[str, StreamFold] = {}
+        self._run_of: dict[str, int] = {}
 
-    def _open(self, stream: str, fact: ev.Fact) -> tuple[RunFold, StreamFold]:
-        """The folds of ``stream``'s run and of the stream itself, opened by its first fact."""
+    def _open(self, stream: str, fact: ev.Fact) -> tuple[int, StreamFold]:
+        """The id of ``stream``'s run and the stream's fold, opened by its first fact."""
         run_id, container = parse_stream(stream)
         run = self.runs.get(run_id)
         if run is None:
@@ -409,13 +418,15 @@ class Projector:
                     )
                 d = find_dialect(fact.dialect)
             run = self.runs[run_id] = RunFold(d, run_id)
-        pair = self._by_stream[stream] = (run, run.stream(container))
-        return pair
+        acc = self._by_stream[stream] = run.stream(container)
+        self._run_of[stream] = run_id
+        return run_id, acc
 
     def feed(self, records: Iterable[ev.Recorded]) -> None:
         """Fold many records. The hot path: a fact that leaves the state as it is (logs, the
         phases a dialect tolerates) costs one table lookup and, for logs, one level check."""
         by_stream = self._by_stream
+        run_of = self._run_of
         errors = self.errors
         effects = _EFFECTS
         log = ev.LogRecorded
@@ -423,18 +434,19 @@ class Projector:
         position = self.position
         try:
             for record in records:
-                pair = by_stream.get(record.stream)
-                if pair is None:
+                acc = by_stream.get(record.stream)
+                if acc is None:
+                    if errors and parse_stream(record.stream)[0] in errors:
+                        continue  # a run that could not be opened is not opened later
                     try:
-                        pair = self._open(record.stream, record.event)
+                        acc = self._open(record.stream, record.event)[1]
                     except InvalidTransition as exc:
                         if self.strict:
                             raise
                         errors.setdefault(parse_stream(record.stream)[0], (record, exc))
                         continue
-                if errors and pair[0].run_id in errors:
+                if errors and run_of[record.stream] in errors:
                     continue  # this run already diverged: fold no further
-                acc = pair[1]
                 fact = record.event
                 cls = fact.__class__
                 position = record.position
@@ -447,7 +459,7 @@ class Projector:
                         except InvalidTransition as exc:
                             if self.strict:
                                 raise
-                            errors[pair[0].run_id] = (record, exc)
+                            errors[run_of[record.stream]] = (record, exc)
                         continue
                 if entry is acc.state:  # accepted, no state change
                     if cls is log:
@@ -472,7 +484,8 @@ class Projector:
     def _feed_columns(
         self,
         *,
-        pairs: dict[int, tuple[RunFold, StreamFold]],
+        accs: dict[int, StreamFold],
+        run_ids: dict[int, int],
         names: Mapping[int, str],
         keys: Sequence[int],
         positions: Sequence[int],
@@ -483,11 +496,13 @@ class Projector:
     ) -> None:
         """:meth:`feed` for a log read as columns, without a ``Recorded`` per fact (replay's
         fast path for the SQLite store): row ``i`` is ``facts[i]`` of the stream with key
-        ``keys[i]`` (named ``names[key]``; ``pairs`` remembers the folds of the keys seen, and
-        belongs to the caller), at ``positions[i]``, recorded at ``times[i]`` — a number
-        ``to_time`` converts, only for the facts whose time is kept. ``record(position)`` makes
-        the envelope of a row that lands in ``errors``. Folds exactly as ``feed`` does."""
+        ``keys[i]`` (named ``names[key]``), at ``positions[i]``, recorded at ``times[i]`` — a
+        number ``to_time`` converts, only for the facts whose time is kept. ``accs`` and
+        ``run_ids`` remember the fold and the run of each key seen; they belong to the caller.
+        ``record(position)`` makes the envelope of a row that lands in ``errors``. Folds
+        exactly as ``feed`` does."""
         by_stream = self._by_stream
+        run_of = self._run_of
         errors = self.errors
         effects = _EFFECTS
         log = ev.LogRecorded
@@ -496,22 +511,25 @@ class Projector:
         position = self.position
         try:
             for key, pos, us, fact in zip(keys, positions, times, facts, strict=True):
-                pair = pairs.get(key)
-                if pair is None:
+                acc = accs.get(key)
+                if acc is None:
                     stream = names[key]
-                    pair = by_stream.get(stream)
-                    if pair is None:
+                    acc = by_stream.get(stream)
+                    if acc is None:
+                        if errors and parse_stream(stream)[0] in errors:
+                            continue  # a run that could not be opened is not opened later
                         try:
-                            pair = self._open(stream, fact)
+                            run_ids[key], acc = self._open(stream, fact)
                         except InvalidTransition as exc:
                             if self.strict:
                                 raise
                             errors.setdefault(parse_stream(stream)[0], (record(pos), exc))
                             continue
-                    pairs[key] = pair
-                if errors and pair[0].run_id in errors:
+                    else:
+                        run_ids[key] = run_of[stream]
+                    accs[key] = acc
+                if errors and run_ids[key] in errors:
                     continue  # this run already diverged: fold no further
-                acc = pair[1]
                 cls = fact.__class__
                 position = pos
                 entry = acc.row.get(cls)
@@ -526,7 +544,7 @@ class Projector:
                         except InvalidTransition as exc:
                             if self.strict:
                                 raise
-                            errors[pair[0].run_id] = (record(pos), exc)
+                            errors[run_ids[key]] = (record(pos), exc)
                         continue
                 if entry is acc.state:  # accepted, no state change
                     if cls is log:

@@ -61,7 +61,12 @@ __all__ = [
 
 
 class Fact(msgspec.Struct, frozen=True, kw_only=True, tag=True, gc=False):
-    """Base of every fact. Never instantiated itself; its subclasses form one tagged union."""
+    """Base of every fact. Never instantiated itself; its subclasses form one tagged union.
+
+    Facts are not tracked by the cyclic GC (``gc=False``, inherited): they hold data only, and
+    a replay decodes millions of them — each would otherwise count towards the next collection.
+    (A fact put inside its own ``params`` would never be freed.)
+    """
 
 
 # -- the stream is created ------------------------------------------------------------------------

@@ -6,12 +6,13 @@ Commands (DESIGN §10)::
     lifecycle log read NAME [--run ID] [--task T] [--stderr] [--lines N] [--follow]
     lifecycle run TARGET | rerun RUN_ID [--from-task T] [--full] | abort RUN_ID
     lifecycle export [--output FILE] | replay FILE [--dialect D] [--at POSITION]
-    lifecycle rebuild [--no-progress]
+    lifecycle rebuild [--no-progress] [--json]
     lifecycle diagram [DIALECT] [--format mermaid|table|json] | demo [STORE_URL]
 
 Global: ``--store URL`` (default ``$LIFECYCLE_STORE``, then
 ``sqlite:///~/.local/share/lifecycle/runs.db``), ``--json``, ``-v``. Exit codes: 0 ok; 1 a run
-failed, a run's log does not fold (``replay``, ``rebuild``), something was not found, or the
+failed, a run's log does not fold (``replay``, ``rebuild``), the read model could not be wholly
+rebuilt (``rebuild``: a run's dialect is not registered here), something was not found, or the
 store could not be opened; 2 usage; 130 interrupted; 141 the reader of the output went away.
 
 Built on Click (small, no dependencies of its own) and Rich (tables, colour). Importing this

@@ -49,8 +49,10 @@ class _Root(click.Group):
 @click.group(
     cls=_Root,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Exit codes: 0 ok; 1 a run failed, or a job, run, task or dialect was not found, "
-    "or the store could not be opened; 2 usage error; 130 interrupted.",
+    epilog="Exit codes: 0 ok; 1 a run failed, a run's log does not fold (replay, rebuild), "
+    "the read model could not be wholly rebuilt (rebuild: a run's dialect is not registered "
+    "here), a job, run, task or dialect was not found, or the store could not be opened; "
+    "2 usage error; 130 interrupted.",
 )
 @click.option(
     "--store",

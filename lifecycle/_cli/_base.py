@@ -164,7 +164,9 @@ def settings() -> Settings:
 async def open_runs(cfg: Settings, *, write: bool = False) -> AsyncIterator[AsyncRuns]:
     """The run service on the configured store: read-only unless ``write`` (then the store must
     exist already: an SQLite file is never created by a command that only reads or acts on
-    existing runs, so a mistyped ``--store`` path says so instead of showing nothing)."""
+    existing runs, so a mistyped ``--store`` path says so instead of showing nothing — nor is
+    an empty file made into a store: a store is never 0 bytes, even with its writes still in
+    the WAL, and a read-only open refuses one too)."""
     store: str | RunStore = cfg.store if cfg.store is not None else default_store_url()
     options: dict[str, Any] = {}
     if isinstance(store, str):
@@ -175,6 +177,11 @@ async def open_runs(cfg: Settings, *, write: bool = False) -> AsyncIterator[Asyn
                 raise CliError(
                     f"no store at {path} (nothing has run there yet?); "
                     "pass --store URL or set LIFECYCLE_STORE"
+                )
+            if write and path.is_file() and path.stat().st_size == 0:
+                raise CliError(
+                    f"{path} is empty: not a lifecycle store; it was left untouched. "
+                    "Pass --store URL or set LIFECYCLE_STORE"
                 )
             if not write:
                 options["readonly"] = True

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._base import open_runs, run_async, settings
+from ._base import EXIT_FAILED, open_runs, run_async, settings
 from ._render import console, print_json, safe
 
 if TYPE_CHECKING:
@@ -30,9 +30,14 @@ def rebuild(no_progress: bool, as_json: bool) -> None:
     Safe while other processes write: the last records are read and the table is replaced in
     one write transaction, so no append is lost from it.
 
-    Exit 0 when every run folds to the end; 1 when a run's log does not fold under its dialect
-    (its row is then its view just before that fact, and the fact is reported), or when the
-    store cannot be opened or written.
+    A run whose dialect is not registered in this process (a user dialect: the programs that
+    write its runs register it) cannot be folded here: its row is left exactly as it was, and
+    the run is reported as skipped.
+
+    Exit 0 when the whole read model was rebuilt: every run folds to its end. Exit 1 when it
+    could not be, wholly: a run's log does not fold under its dialect (its row is then its
+    view just before that fact, and the fact is reported), or a run was skipped (the rest is
+    rebuilt all the same); or when the store cannot be opened or written (nothing changed).
     """
     from lifecycle._stores._rebuild import rebuild_summaries
 
@@ -50,8 +55,8 @@ def rebuild(no_progress: bool, as_json: bool) -> None:
         print_json(report)
     else:
         _render(report)
-    if report.diverged:
-        raise click.exceptions.Exit(1)
+    if not report.complete:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 @contextmanager
@@ -81,11 +86,15 @@ def _progress(quiet: bool) -> Iterator[Callable[[int, int | None], None] | None]
 
 
 def _render(report: RebuildReport) -> None:
+    from functools import partial
+
     from rich.text import Text
 
-    out = console()
-    out.print(safe(f"rebuilt the read model of {report.store}", "bold"))
-    out.print(
+    # one line per line of the report, however narrow the terminal or long the list of ids:
+    # a terminal wraps them by itself, and a pipe or a script gets them whole
+    out = partial(console().print, soft_wrap=True)
+    out(safe(f"rebuilt the read model of {report.store}", "bold"))
+    out(
         safe(
             f"  {report.runs} runs from {report.records} records (up to position "
             f"{report.position}) in {report.seconds:.2f}s"
@@ -98,29 +107,41 @@ def _render(report: RebuildReport) -> None:
     rows.append(", ")
     rows.append(f"{len(report.removed)} removed", style="red" if report.removed else "")
     rows.append(f", {report.unchanged} unchanged")
-    out.print(rows)
+    out(rows)
     for label, ids in (
         ("added", report.added),
         ("changed", report.changed),
         ("removed", report.removed),
     ):
         if ids:
-            out.print(safe(f"  {label}: {_ids(ids)}", "dim"))
+            out(safe(f"  {label}: {_ids(ids)}", "dim"))
     if report.ignored:
         records = f"{report.ignored} record{'s' if report.ignored != 1 else ''}"
-        out.print(safe(f"  {records} of streams that are not runs skipped", "dim"))
+        out(safe(f"  {records} of streams that are not runs skipped", "dim"))
     if report.diverged:
         count = len(report.diverged)
         head = Text(f"{count} run{'s' if count != 1 else ''} did not fold", style="bold red")
         head.append(" (each row is the run as of just before the fact):", style="")
-        out.print(head)
+        out(head)
         rowless = set(report.rowless)
         for d in report.diverged:
             line = Text("  ✗ ", style="bold red")
             line.append_text(safe(str(d)))
             if d.run_id in rowless:
                 line.append(" (no row: its first fact is not Requested)", style="dim")
-            out.print(line)
+            out(line)
+    if report.skipped:
+        count = len(report.skipped)
+        head = Text(f"{count} run{'s' if count != 1 else ''} skipped", style="bold yellow")
+        head.append(" (dialect not registered in this process; rows left as they were):", style="")
+        out(head)
+        by_dialect: dict[str, list[int]] = {}
+        for s in report.skipped:
+            by_dialect.setdefault(s.dialect, []).append(s.run_id)
+        for dialect, ids in sorted(by_dialect.items()):
+            line = Text("  ! ", style="bold yellow")
+            line.append_text(safe(f"{dialect}: {_ids(ids)}"))
+            out(line)
 
 
 def _ids(ids: Sequence[int]) -> str:

@@ -23,9 +23,10 @@ import contextlib
 import datetime as _dt
 import os
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
@@ -35,7 +36,7 @@ from lifecycle import events as ev
 from lifecycle._dialects import Dialect
 from lifecycle._stores import EventStore, open_store
 from lifecycle._stores._sqlite_schema import Columns, Page, from_us
-from lifecycle._views import Projector, RunFold, RunView, StreamFold, parse_stream
+from lifecycle._views import Projector, RunView, StreamFold, parse_stream
 
 from ._jsonl import UNKNOWN_TIME, LogReader
 
@@ -46,6 +47,16 @@ __all__ = ["Divergence", "ReplayReport", "areplay", "replay", "replay_records", 
 
 PAGE = 10_000
 """Records per ``read_all`` call when reading a store: bounded memory, few round trips."""
+
+COLUMN_PAGES: Final = (5_000, 1.5, 50_000)
+"""Pages of a SQLite log read as columns: the first size, the growth, the largest (3 MB at
+50 bytes a fact). The first is small, so folding starts soon. Each page costs the reading
+thread a few waits for the GIL (up to 5 ms each, while the event loop folds): big pages make
+them small beside the reading; pages growing by half (not doubling) keep the reading of the
+next page about as long as the folding of this one."""
+"""The largest page of a SQLite log read as columns (about 3 MB at 50 bytes a fact): each
+page costs the reading thread a few waits for the GIL (up to 5 ms each while the event loop
+folds), which big pages make small beside the reading."""
 
 
 class Divergence(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,7 +150,8 @@ class _Replay:
         self.records = 0
         self.position = 0
         self._run_of: dict[str, int] = {}
-        self._pairs: dict[int, tuple[RunFold, StreamFold]] = {}  # by SQLite stream id
+        self._accs: dict[int, StreamFold] = {}  # by SQLite stream id
+        self._run_ids: dict[int, int] = {}
 
     def _alive(self, records: list[ev.Recorded]) -> Iterator[ev.Recorded]:
         errors = self.projector.errors  # read live: the projector fills it while consuming us
@@ -174,7 +186,8 @@ class _Replay:
             return page.record(bisect.bisect_left(positions, position))
 
         self.projector._feed_columns(
-            pairs=self._pairs,
+            accs=self._accs,
+            run_ids=self._run_ids,
             names=page.names,
             keys=page.stream_ids,
             positions=positions,
@@ -188,7 +201,7 @@ class _Replay:
         if len(self.projector.errors) != before:
             self._diverged(before, positions, None)
 
-    def _diverged(self, before: int, positions: list[int], lines: list[int] | None) -> None:
+    def _diverged(self, before: int, positions: Sequence[int], lines: list[int] | None) -> None:
         """Turn the projector's errors after the first ``before`` into divergences."""
         for record, exc in list(self.projector.errors.values())[before:]:
             line = None
@@ -279,7 +292,7 @@ async def _replay_store(
         and isinstance(store, sqlite.SQLiteStore)
         and type(store).read_all is sqlite.SQLiteStore.read_all  # not a subclass's own
     ):
-        async with contextlib.aclosing(_column_pages(store, at=at, size=PAGE)) as pages:
+        async with contextlib.aclosing(_column_pages(store, at=at)) as pages:
             async for columns in pages:
                 replayer.feed_columns(columns)
     else:
@@ -288,21 +301,35 @@ async def _replay_store(
     return replayer.report(store.url or type(store).__name__, dialect, at)
 
 
+_START_WAIT: Final = 0.002
+"""How long the event loop waits for the reader thread to begin a page (it may be busy with
+another read)."""
+
+
 async def _column_pages(
-    store: SQLiteStore, *, at: int | None = None, size: int = PAGE
+    store: SQLiteStore, *, at: int | None = None, pages: tuple[int, float, int] | None = None
 ) -> AsyncGenerator[Columns, None]:
     """:func:`store_pages` of a SQLite store, as columns. Each page is read on the store's
     reader thread — in one SQLite step, without the GIL — while the caller decodes and folds
-    the one before: two cores at work. SQLite is asyncio-only."""
-    pending: asyncio.Future[Page] | None
+    the one before: two cores at work. Page sizes: ``pages`` (first, growth, largest; default
+    :data:`COLUMN_PAGES`). SQLite is asyncio-only."""
+    size, growth, largest = pages or COLUMN_PAGES
+    names: dict[int, str] = {}
+    named = 0  # every stream id up to this one is in names
+    pending: asyncio.Future[Page | None] | None
     pending = asyncio.ensure_future(store._read_page(after=0, limit=size))
     after = 0
     try:
         while pending is not None:
             page = await pending
             pending = None
-            columns = page.columns()
-            if columns is None:  # upcasters, or a damaged row: read it row by row
+            columns = None
+            if page is not None:
+                if page.last_stream > named:  # once, unless streams are made meanwhile
+                    found, named = await store._read_names(after=named)
+                    names.update(found)
+                columns = page.columns(names)
+            if columns is None:  # upcasters, a damaged row, huge facts: read it row by row
                 columns = await store._read_columns(after=after, limit=size)
             positions = columns.positions
             if at is not None and positions and positions[-1] > at:
@@ -312,8 +339,14 @@ async def _column_pages(
                 return
             if len(positions) == size:
                 after = positions[-1]
-                pending = asyncio.ensure_future(store._read_page(after=after, limit=size))
-                await asyncio.sleep(0)  # it hands its query to the reader thread: now fold
+                size = max(size, min(int(growth * size), largest))
+                started = threading.Event()
+                read = store._read_page(after=after, limit=size, started=started)
+                pending = asyncio.ensure_future(read)
+                await asyncio.sleep(0)  # the task hands the query to the reader thread
+                # and the thread needs the GIL to begin: wait for it here, briefly, rather than
+                # let it wait a switch interval (5 ms) for the fold to let go
+                started.wait(_START_WAIT)
             if positions:
                 yield columns
     finally:
@@ -322,7 +355,7 @@ async def _column_pages(
             pending.add_done_callback(_retrieve)
 
 
-def _retrieve(task: asyncio.Future[Page]) -> None:
+def _retrieve(task: asyncio.Future[Page | None]) -> None:
     if not task.cancelled():
         task.exception()  # read, so that asyncio does not log it as never retrieved
 

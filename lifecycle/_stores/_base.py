@@ -19,14 +19,14 @@ Guarantees every backend gives (``lifecycle.testing.check_event_store`` proves t
 
 Times: every datetime the interface takes (``at``, ``Write.recorded_at``, the ``list_runs``
 bounds, the times of a ``RunSummary``) is UTC when it is naive; every datetime it returns is
-UTC-aware.
+UTC-aware, in UTC (one given in another zone comes back converted).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Final, Protocol, Self, TypeAlias
 
@@ -55,14 +55,21 @@ REBUILD_PAGE: Final = 10_000
 
 class Write(msgspec.Struct, frozen=True, kw_only=True):
     """Facts to append to one stream. ``events`` may be empty: then the write only checks
-    ``expected_version`` (how a run-level fact asserts its containers did not move)."""
+    ``expected_version`` (how a run-level fact asserts its containers did not move).
+
+    ``event_ids`` make an append retryable (guarantee 3): give them for **every** write of an
+    append, or for none. The store makes fresh ids for a write without them — different ones
+    on each try — so an append that gives ids for some writes but not others can never be
+    retried: the retry finds the given ids stored and the fresh ones not, and raises
+    ``IdempotencyConflict``."""
 
     stream: str
     events: tuple[ev.Fact, ...] = ()
     expected_version: int | None = None
     event_ids: tuple[str, ...] | None = None
     recorded_at: tuple[_dt.datetime, ...] | None = None
-    """Per-event times, for imports that keep the original ones; otherwise the append's."""
+    """Per-event times, for imports that keep the original ones; otherwise the append's. A
+    naive one is UTC; the records returned and read back carry each in UTC."""
 
     def times(self, default: _dt.datetime) -> tuple[_dt.datetime, ...]:
         """The ``recorded_at`` of each event: as given, or ``default`` for all."""
@@ -115,28 +122,43 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 class SummaryFold(Protocol):
     """What :meth:`RunStore.rebuild_summaries` folds the log with: fed every record of the log
-    once, in position order (in pages), then asked for the read model's rows.
+    once, in position order (in pages), then asked for the read model's rows — and for the runs
+    it could not fold (``kept``: say, a run of a dialect not registered in this process), whose
+    rows the store must leave exactly as they are (or absent, if absent).
 
     ``feed`` and ``summaries`` may be called on a store's worker thread (the SQLite store folds
     the last records inside its write transaction): they must be plain computation, touching
     no event loop. ``summaries`` may be asked more than once, with records fed in between (the
     SQLite store asks before taking its write lock, and again inside it): a fold that keeps its
-    rows and makes again only those of the runs fed since keeps that lock short. An exception
-    from either method aborts the rebuild, leaving the read model as it was."""
+    rows and makes again only those of the runs fed since keeps that lock short. ``kept`` is
+    asked after the last ``summaries``. An exception from any method aborts the rebuild,
+    leaving the read model as it was."""
 
     def feed(self, records: Sequence[ev.Recorded]) -> None: ...
 
-    def summaries(self) -> list[RunSummary]: ...
+    def summaries(self) -> list[RunSummary]:
+        """The rows to write, by run id; none for a run in :meth:`kept`."""
+        ...
+
+    def kept(self) -> Collection[int]:
+        """The run ids whose rows the store leaves as they are instead of replacing."""
+        ...
 
 
 RebuildProgress: TypeAlias = Callable[[int, int | None], None]
 """Called during a rebuild with the position read so far and the head position the rebuild is
-heading for (``None`` when the store cannot tell)."""
+heading for (``None`` when the store cannot tell). Its last call comes before the read model is
+replaced — on the SQLite store, from inside the write transaction, on its writer thread — so it
+must be plain computation, like a :class:`SummaryFold`; an exception from it aborts the rebuild,
+leaving the read model as it was."""
 
 
 def as_utc(at: _dt.datetime) -> _dt.datetime:
-    """``at``, with a naive datetime taken to be UTC (how every store reads naive times)."""
-    return at.replace(tzinfo=_dt.UTC) if at.tzinfo is None else at
+    """``at`` in UTC, UTC-aware: a naive datetime is taken to be UTC (how every store reads
+    naive times), an aware one in another zone is converted."""
+    if at.tzinfo is None:
+        return at.replace(tzinfo=_dt.UTC)
+    return at if at.tzinfo is _dt.UTC else at.astimezone(_dt.UTC)
 
 
 class Lease(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,9 +186,12 @@ class EventStore(ABC):
         """Append atomically; return the records in the order given.
 
         ``summaries`` are upserted into the read model in the same transaction; ``at`` is the
-        ``recorded_at`` of every record (now, in UTC, when not given). Raises
-        ``ConcurrencyError`` (an expected version did not match), ``IdempotencyConflict`` (event
-        ids partly stored already), ``StoreError`` (the backend failed). Nothing is written then.
+        ``recorded_at`` of every record (now when not given). Times are returned, stored and
+        read back in UTC (a naive one is taken to be UTC). Raises ``ConcurrencyError`` (an
+        expected version did not match), ``IdempotencyConflict`` (event ids partly stored
+        already — which is also what retrying an append that gave ids to some of its writes but
+        not all raises: see :class:`Write`), ``StoreError`` (the backend failed). Nothing is
+        written then.
         """
 
     @abstractmethod
@@ -237,27 +262,43 @@ class RunStore(EventStore):
         """Feed every record of the log to ``fold`` (each once, in position order), replace the
         read model with ``fold.summaries()``, and return the rows it replaced (by run id).
 
+        The rows of the runs in ``fold.kept()`` are left as they are (absent ones stay absent).
+
         A backend makes this atomic with respect to appends — the rows written are the fold of
         exactly the log at the moment of the replace, so no append (from this process or
         another) can land between the last read and the replace and be lost from the read
-        model. Both built-in stores do. This default is not: it reads, then replaces, and is
-        right only while nothing else appends. ``progress`` is called after each page read.
+        model. Both built-in stores do: they read the log up to the head position it had when
+        they started (so a steady stream of appends cannot keep them reading for ever), then
+        read what was appended since and replace, with no append in between. This default is
+        not atomic: it reads up to that head, reads the rest once, then replaces, and is right
+        only while nothing else appends. ``progress`` is called after each page read.
 
         Raises ``StoreError`` (the backend failed, or is read-only), ``CorruptLog`` (a record
-        cannot be read), or what ``fold`` raises; the read model is left as it was then.
+        cannot be read), or what ``fold`` or ``progress`` raises; the read model is left as it
+        was then.
         """
+        head = await self.wait(0) if await self.read_all(limit=1) else 0
         after = 0
-        while True:
+        while after < head:
             page = await self.read_all(after=after, limit=REBUILD_PAGE)
             if not page:
                 break
             fold.feed(page)
             after = page[-1].position
             if progress is not None:
-                progress(after, None)
-        before = await self.list_runs()
-        await self.replace_summaries(fold.summaries())
-        return sorted(before, key=lambda s: s.run_id)
+                progress(after, max(head, after))
+        rest = await self.read_all(after=after)
+        if rest:
+            fold.feed(rest)
+            after = rest[-1].position
+        rows = fold.summaries()
+        keep = set(fold.kept())
+        before = sorted(await self.list_runs(), key=lambda s: s.run_id)
+        if progress is not None:
+            progress(after, after)
+        kept = [s for s in before if s.run_id in keep]
+        await self.replace_summaries([*(s for s in rows if s.run_id not in keep), *kept])
+        return before
 
     @abstractmethod
     async def put_blob(self, key: str, data: bytes) -> None:

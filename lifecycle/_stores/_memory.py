@@ -2,8 +2,9 @@
 
 Works on asyncio and trio. Every append runs without an ``await`` between its checks and its
 writes, so it is atomic with respect to every other task of the event loop; so is the end of a
-rebuild (the last records folded and the read model replaced with no ``await`` between). Nothing
-survives the process.
+rebuild (the records appended since its first pass folded and the read model replaced with no
+``await`` between). Times are kept in UTC, as the SQLite store keeps them. Nothing survives the
+process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 import anyio
 import anyio.lowlevel
+import msgspec
 
 from lifecycle import events as ev
 
@@ -88,7 +90,7 @@ class MemoryStore(RunStore):
         self._log.extend(out)
         self._by_id.update((r.event_id, r) for r in out)
         for summary in summaries:
-            self._summaries[summary.run_id] = summary
+            self._summaries[summary.run_id] = _in_utc(summary)
         if out and self._changed is not None:
             self._changed.set()
             self._changed = None
@@ -139,9 +141,9 @@ class MemoryStore(RunStore):
             and (
                 (start is None and end is None)
                 or (
-                    s.created_at is not None
-                    and (start is None or as_utc(s.created_at) >= start)
-                    and (end is None or as_utc(s.created_at) <= end)
+                    s.created_at is not None  # kept in UTC (_in_utc)
+                    and (start is None or s.created_at >= start)
+                    and (end is None or s.created_at <= end)
                 )
             )
         ]
@@ -149,26 +151,37 @@ class MemoryStore(RunStore):
         return rows[:limit] if limit is not None else rows
 
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
-        self._summaries = {s.run_id: s for s in summaries}
+        self._summaries = {s.run_id: _in_utc(s) for s in summaries}
 
     async def rebuild_summaries(
         self, fold: SummaryFold, *, progress: RebuildProgress | None = None
     ) -> list[RunSummary]:
-        # Page by page, letting other tasks run (and append) in between; the last pages, the
-        # fold's result and the replace then happen with no await between them: atomic.
+        # The log up to the head it has now, page by page, letting other tasks run (and append)
+        # in between — never further, or appends could keep it going for ever. Then the records
+        # appended meanwhile, the fold's rows and the replace, with no await between: atomic.
+        head = len(self._log)
         after = 0
-        while len(self._log) - after > REBUILD_PAGE:
-            fold.feed(self._log[after : after + REBUILD_PAGE])
-            after += REBUILD_PAGE
+        while after < head:
+            end = min(head, after + REBUILD_PAGE)
+            fold.feed(self._log[after:end])
+            after = end
             if progress is not None:
-                progress(after, len(self._log))
-            await anyio.lowlevel.checkpoint()
-        if len(self._log) > after:
-            fold.feed(self._log[after:])
+                progress(after, head)
+            if after < head:
+                await anyio.lowlevel.checkpoint()
+        log = self._log
+        if len(log) > after:
+            fold.feed(log[after:])
+        rows = fold.summaries()
+        keep = fold.kept()
+        if progress is not None:  # before the replace: if it raises, nothing has changed
+            progress(len(log), len(log))
         before = sorted(self._summaries.values(), key=lambda s: s.run_id)
-        self._summaries = {s.run_id: s for s in fold.summaries()}
-        if progress is not None:
-            progress(len(self._log), len(self._log))
+        new = {s.run_id: _in_utc(s) for s in rows if s.run_id not in keep}
+        for run_id in keep:
+            if run_id in self._summaries:
+                new[run_id] = self._summaries[run_id]
+        self._summaries = new
         return before
 
     async def put_blob(self, key: str, data: bytes) -> None:
@@ -193,3 +206,12 @@ class MemoryStore(RunStore):
 
     async def leases(self) -> list[Lease]:
         return [self._leases[k] for k in sorted(self._leases)]
+
+
+def _in_utc(s: RunSummary) -> RunSummary:
+    """``s`` with its times in UTC (a naive one taken to be UTC), as SQLite reads them back."""
+    times = (s.created_at, s.started_at, s.ended_at)
+    if all(t is None or t.tzinfo is _dt.UTC for t in times):
+        return s
+    created, started, ended = (None if t is None else as_utc(t) for t in times)
+    return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)

@@ -39,7 +39,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -352,15 +352,18 @@ SELECT_RUNS: Final = f"SELECT {SUMMARY_COLUMNS} FROM runs"
 
 
 def replace_runs(
-    conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
+    conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], *, keep: Set[int] = frozenset()
 ) -> list[tuple[Any, ...]]:
     """Inside the caller's transaction: make the ``runs`` table hold exactly ``rows`` (in
-    :data:`SUMMARY_COLUMNS` order), writing only the rows that differ — a rebuild usually
+    :data:`SUMMARY_COLUMNS` order) besides the rows of the run ids in ``keep``, left as they
+    are (``rows`` has none of those), writing only the rows that differ — a rebuild usually
     changes few, and it holds the write lock meanwhile. Returns the rows it held, by run id."""
     before: list[tuple[Any, ...]] = conn.execute(SELECT_RUNS + " ORDER BY run_id").fetchall()
     old = {row[0]: row for row in before}
-    kept = {row[0] for row in rows}
-    gone = [(run_id,) for run_id in old if run_id not in kept]
+    if keep:
+        rows = [row for row in rows if row[0] not in keep]
+    written = {row[0] for row in rows}
+    gone = [(run_id,) for run_id in old if run_id not in written and run_id not in keep]
     if gone:
         conn.executemany("DELETE FROM runs WHERE run_id = ?", gone)
     changed = [row for row in rows if old.get(row[0]) != row]
@@ -662,14 +665,20 @@ def records_of(
 
 
 def learn_names(conn: sqlite3.Connection, ids: set[int], names: dict[int, str]) -> None:
-    """Add the names of the stream ``ids`` that ``names`` lacks (ids never change)."""
+    """Add the names of the stream ``ids`` that ``names`` lacks (ids never change). One SQLite
+    step, not one per name: a step lets go of the GIL, and getting it back from a busy event
+    loop can take a switch interval (5 ms)."""
     missing = ids - names.keys()
     if missing:
-        found = conn.execute(
-            "SELECT s.id, s.name FROM json_each(?) AS j CROSS JOIN streams AS s ON s.id = j.value",
-            (_json.encode(sorted(missing)).decode(),),
-        )
-        names.update(found)
+        (found,) = conn.execute(_SELECT_NAMES, (_json.encode(sorted(missing)),)).fetchone()
+        names.update(_names.decode(found))
+
+
+_SELECT_NAMES: Final = (
+    "SELECT json_group_object(s.id, s.name) FROM json_each(?) AS j "
+    "CROSS JOIN streams AS s ON s.id = j.value"
+)
+_names: Final = msgspec.json.Decoder(dict[int, str])
 
 
 def decode_rows(rows: list[Any], path: str) -> list[ev.FactType]:
@@ -707,7 +716,7 @@ def _upcasting(facts: list[ev.FactType]) -> bool:
 # -- the log as columns: replay's fast path -------------------------------------------------------
 
 SELECT_COLUMNS: Final = (
-    "SELECT count(*), json_group_array(position), json_group_array(stream_id), "
+    "SELECT count(*), max(stream_id), json_group_array(position), json_group_array(stream_id), "
     "json_group_array(version), group_concat(event_id, x'00'), json_group_array(recorded_at), "
     "CAST(group_concat(data, '') AS BLOB) FROM (SELECT position, stream_id, version, event_id, "
     "recorded_at, data FROM events WHERE position > ? ORDER BY position LIMIT ?)"
@@ -715,28 +724,59 @@ SELECT_COLUMNS: Final = (
 """The rows :data:`SELECT_ALL` reads, as one row: SQLite gathers each column of the page into
 one value (JSON arrays of the numbers, the event ids joined by NUL, the msgpack blobs end to end;
 the aggregates see the rows in the subquery's order). One ``sqlite3_step`` for the whole page
-instead of one per row: the reading thread works without the GIL and hands over a few big
-values rather than thousands of tuples."""
+instead of one per row: the reading thread works without the GIL, and needs it back only a
+few times a page — each time it may wait a switch interval (5 ms) for a busy event loop to
+let go — to hand over a few big values rather than thousands of tuples."""
+
+SELECT_NAMES_AFTER: Final = "SELECT json_group_object(id, name), max(id) FROM streams WHERE id > ?"
+"""The names of the streams whose id is above ``?``, as a JSON object, and the highest id: one
+step, not one per name (each step lets go of the GIL, and getting it back from a busy event
+loop can take a switch interval)."""
 
 _ints: Final = msgspec.json.Decoder(list[int])
 
 
-@dataclasses.dataclass(slots=True)
 class Columns:
-    """One page of the log by column: row ``i`` is version ``versions[i]`` of the stream with
-    id ``stream_ids[i]`` (named ``names[id]``), at ``positions[i]``, event id ``event_ids[i]``,
-    recorded at ``times[i]`` (microseconds since the epoch, UTC), fact ``facts[i]``."""
+    """One page of the log by column: row ``i`` is fact ``facts[i]`` of the stream with id
+    ``stream_ids[i]`` (named ``names[id]``), at ``positions[i]``, recorded at ``times[i]``
+    (microseconds since the epoch, UTC); :meth:`record` adds its version and event id (decoded
+    only when asked for: a replay needs them only for the facts that do not fit)."""
 
-    positions: list[int]
-    stream_ids: list[int]
-    versions: list[int]
-    event_ids: list[str]
-    times: list[int]
-    facts: list[ev.FactType]
-    names: dict[int, str]
+    __slots__ = ("_event_ids", "_versions", "facts", "names", "positions", "stream_ids", "times")
+
+    def __init__(
+        self,
+        positions: Sequence[int],
+        stream_ids: list[int],
+        times: list[int],
+        facts: list[ev.FactType],
+        names: dict[int, str],
+        *,
+        versions: list[int] | str,
+        event_ids: list[str] | str,
+    ) -> None:
+        self.positions = positions
+        self.stream_ids = stream_ids
+        self.times = times
+        self.facts = facts
+        self.names = names
+        self._versions = versions  # or their JSON array
+        self._event_ids = event_ids  # or joined by NUL
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @property
+    def versions(self) -> list[int]:
+        if isinstance(self._versions, str):
+            self._versions = _ints.decode(self._versions)
+        return self._versions
+
+    @property
+    def event_ids(self) -> list[str]:
+        if isinstance(self._event_ids, str):
+            self._event_ids = self._event_ids.split("\x00")
+        return self._event_ids
 
     def record(self, i: int) -> ev.Recorded:
         """Row ``i`` as a ``Recorded`` envelope."""
@@ -754,38 +794,38 @@ class Columns:
         return Columns(
             self.positions[:n],
             self.stream_ids[:n],
-            self.versions[:n],
-            self.event_ids[:n],
             self.times[:n],
             self.facts[:n],
             self.names,
+            versions=self.versions[:n],
+            event_ids=self.event_ids[:n],
         )
 
 
 @dataclasses.dataclass(slots=True)
 class Page:
-    """A page of the log as :data:`SELECT_COLUMNS` gathered it, its stream names learnt
-    (:func:`read_page`), not yet decoded: :meth:`columns` decodes it on the thread that will
-    use the facts (objects made on one core and used on another cost more)."""
+    """A page of the log as :data:`SELECT_COLUMNS` gathered it (:func:`read_page`), not yet
+    decoded: :meth:`columns` decodes it on the thread that will use the facts (objects made on
+    one core and used on another cost more). ``last_stream`` is its highest stream id."""
 
     count: int
+    last_stream: int
     positions: str
-    stream_ids: list[int]
+    stream_ids: str
     versions: str
     event_ids: str
     times: str
     data: bytes
-    names: dict[int, str]
 
-    def columns(self) -> Columns | None:
-        """The page as :class:`Columns`; ``None`` when it must be read row by row instead
+    def columns(self, names: dict[int, str]) -> Columns | None:
+        """The page as :class:`Columns`, naming streams from ``names`` (which must know them
+        all, e.g. from :func:`names_after`); ``None`` when it must be read row by row instead
         (:func:`columns_of_rows`): its values do not add up (an event id holding a NUL), a
         fact cannot be read in bulk (an old shape, a damaged row) or has upcasters."""
         count = self.count
         if not count:
-            return Columns([], [], [], [], [], [], self.names)
-        event_ids = self.event_ids.split("\x00")
-        if len(event_ids) != count:
+            return Columns([], [], [], [], names, versions=[], event_ids=[])
+        if self.event_ids.count("\x00") != count - 1:
             return None
         try:
             facts = ev.decode_facts(b"\xdd" + count.to_bytes(4, "big") + self.data)
@@ -793,27 +833,57 @@ class Page:
             return None
         if _upcasting(facts):
             return None
-        ints = _ints.decode
         return Columns(
-            ints(self.positions),
-            self.stream_ids,
-            ints(self.versions),
-            event_ids,
-            ints(self.times),
+            _positions(self.positions, count),
+            _ints.decode(self.stream_ids),
+            _ints.decode(self.times),
             facts,
-            self.names,
+            names,
+            versions=self.versions,
+            event_ids=self.event_ids,
         )
 
 
-def read_page(conn: sqlite3.Connection, after: int, limit: int, names: dict[int, str]) -> Page:
-    """The rows :data:`SELECT_ALL` reads (``limit`` -1: no limit) as one :class:`Page`, the
-    names of their streams learnt into ``names``."""
-    count, positions, stream_ids, versions, event_ids, times, data = conn.execute(
-        SELECT_COLUMNS, (after, limit)
-    ).fetchone()
-    ids: list[int] = _ints.decode(stream_ids) if count else []
-    learn_names(conn, set(ids), names)
-    return Page(count, positions, ids, versions, event_ids or "", times, data or b"", names)
+def _positions(array: str, count: int) -> Sequence[int]:
+    """The positions of a page from their JSON array: a ``range`` when they are dense (the
+    usual case: a store allocates them one by one), found from the first and last alone as
+    they are distinct and in order."""
+    first = int(array[1 : array.find(",")] if count > 1 else array[1:-1])
+    last = int(array[array.rfind(",") + 1 : -1] if count > 1 else array[1:-1])
+    if last - first + 1 == count:
+        return range(first, last + 1)
+    return _ints.decode(array)
+
+
+def read_page(conn: sqlite3.Connection, after: int, limit: int) -> Page | None:
+    """The rows :data:`SELECT_ALL` reads (``limit`` -1: no limit) as one :class:`Page`: one
+    statement, nothing decoded. ``None`` if a gathered value would pass SQLite's length limit
+    (1 GB by default: huge facts, or no limit on a huge log): read those rows one by one."""
+    try:
+        row = conn.execute(SELECT_COLUMNS, (after, limit)).fetchone()
+    except sqlite3.DataError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_TOOBIG:
+            return None
+        raise
+    count, last, positions, stream_ids, versions, event_ids, times, data = row
+    return Page(
+        count, last or 0, positions, stream_ids, versions, event_ids or "", times, data or b""
+    )
+
+
+def names_after(conn: sqlite3.Connection, after: int) -> tuple[dict[int, str], int]:
+    """The names of the streams with an id above ``after``, and the highest id (``after`` if
+    none): in one step (:data:`SELECT_NAMES_AFTER`), or row by row past SQLite's length limit.
+    The writer gives a new stream the highest id yet, so every stream id up to the one
+    returned is named once this is known."""
+    try:
+        found, last = conn.execute(SELECT_NAMES_AFTER, (after,)).fetchone()
+    except sqlite3.DataError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_TOOBIG:
+            raise
+        names = dict(conn.execute("SELECT id, name FROM streams WHERE id > ?", (after,)))
+        return names, max(names, default=after)
+    return _names.decode(found), max(after, last or 0)
 
 
 def columns_of_rows(
@@ -826,11 +896,11 @@ def columns_of_rows(
     return Columns(
         [row[0] for row in rows],
         [row[1] for row in rows],
-        [row[2] for row in rows],
-        [row[3] for row in rows],
         [row[4] for row in rows],
         decode_rows(rows, path) if rows else [],
         names,
+        versions=[row[2] for row in rows],
+        event_ids=[row[3] for row in rows],
     )
 
 
@@ -839,8 +909,43 @@ def columns_of(
 ) -> Columns:
     """:func:`read_page` decoded, or :func:`columns_of_rows` when it cannot be: the rows
     ``SELECT_ALL`` reads, as :class:`Columns`, exactly as :func:`records_of` reads them."""
-    columns = read_page(conn, after, limit, names).columns()
+    page = read_page(conn, after, limit)
+    columns = None
+    if page is not None:
+        if page.count:
+            learn_names(conn, set(_ints.decode(page.stream_ids)), names)
+        columns = page.columns(names)
     return columns if columns is not None else columns_of_rows(conn, after, limit, names, path)
+
+
+def records_of_columns(columns: Columns) -> list[ev.Recorded]:
+    """The ``Recorded`` envelopes of :class:`Columns` (what :func:`records_of` makes of the
+    same rows)."""
+    if not len(columns):
+        return []
+    # the facts of one append share their time: convert each distinct one once
+    times = {us: from_us(us) for us in set(columns.times)}
+    names = columns.names
+    Recorded = ev.Recorded
+    return [
+        Recorded(
+            stream=names[sid],
+            version=version,
+            position=position,
+            event_id=event_id,
+            recorded_at=times[us],
+            event=fact,
+        )
+        for sid, version, position, event_id, us, fact in zip(
+            columns.stream_ids,
+            columns.versions,
+            columns.positions,
+            columns.event_ids,
+            columns.times,
+            columns.facts,
+            strict=True,
+        )
+    ]
 
 
 def max_position(conn: sqlite3.Connection) -> int:

@@ -6,23 +6,27 @@ atomically while others append), blobs, leases and run ids.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import anyio.lowlevel
+import msgspec
 
 from lifecycle import events as ev
-from lifecycle._stores import RunStore, RunSummary, Write
+from lifecycle._stores import RunStore, RunSummary, Write, open_store
 
 from ._store_support import (
     T0,
     MakeStore,
     StoreCheck,
     assert_records,
+    current_backend,
     deadline,
     fresh_store,
+    is_shareable,
     log,
     store_check,
     summary,
@@ -117,14 +121,25 @@ async def check_replace_summaries(make_store: MakeStore) -> None:
 
 @_check("naive_times")
 async def check_naive_times(make_store: MakeStore) -> None:
-    """A naive datetime is UTC wherever the store takes one: ``list_runs`` bounds select what
-    the same bounds in UTC (or in any other zone) select, and ``append(at=naive)`` records that
-    time in UTC, UTC-aware."""
+    """A naive datetime is UTC wherever the store takes one, and every datetime it gives back is
+    UTC-aware, in UTC: ``list_runs`` bounds select what the same bounds in UTC (or in any other
+    zone) select; ``append(at=…)``, ``Write.recorded_at`` and the times of a ``RunSummary``
+    (upserted, or replaced), naive or in another zone, come back — returned and read back —
+    as the same instants in UTC."""
     hour = _dt.timedelta(hours=1)
     rows = [summary(i, name="naive", created=T0 + i * hour) for i in range(1, 5)]
+    east = _dt.timezone(_dt.timedelta(hours=2))
+
+    def naive(at: _dt.datetime) -> _dt.datetime:
+        return at.replace(tzinfo=None)
+
+    def utc(at: _dt.datetime | None, said: str, want: _dt.datetime) -> None:
+        assert at is not None, f"{said} None; expected {want!r}"
+        assert at.utcoffset() == _dt.timedelta(0), f"{said} {at!r}: not UTC-aware, in UTC"
+        assert at == want, f"{said} {at!r}; expected {want!r}"
+
     async with fresh_store(make_store, "naive") as store:
         await store.append([Write(stream="run-1", events=(log("1"),))], summaries=rows)
-        east = _dt.timezone(_dt.timedelta(hours=2))
         windows = [(T0 + 2 * hour, None), (None, T0 + 2 * hour), (T0 + 2 * hour, T0 + 3 * hour)]
         for start, end in windows:
             want = [
@@ -138,61 +153,163 @@ async def check_naive_times(make_store: MakeStore) -> None:
                 def shift(at: _dt.datetime | None, zone: str = zone) -> _dt.datetime | None:
                     if at is None:
                         return None
-                    return at.replace(tzinfo=None) if zone == "naive" else at.astimezone(east)
+                    return naive(at) if zone == "naive" else at.astimezone(east)
 
                 got = await store.list_runs(start_time=shift(start), end_time=shift(end))
                 _assert_runs(got, want, f"list_runs({zone} bounds {shift(start)}, {shift(end)})")
+
         at = T0 + _dt.timedelta(minutes=30, microseconds=5)
-        (record,) = await store.append(
-            [Write(stream="run-2", events=(log("2"),))], at=at.replace(tzinfo=None)
+        for stream, given in (("run-2", naive(at)), ("run-3", at.astimezone(east))):
+            (record,) = await store.append([Write(stream=stream, events=(log(stream),))], at=given)
+            (stored,) = await store.read([stream])
+            for what, one in (("returned", record), ("read back", stored)):
+                utc(one.recorded_at, f"append(at={given!r}) {what} recorded_at", at)
+
+        stamps = (naive(at), (at + hour).astimezone(east))
+        write = Write(stream="run-4", events=(log("a"), log("b")), recorded_at=stamps)
+        returned = await store.append([write], at=T0)
+        stored_records = await store.read(["run-4"])
+        for what, records in (("returned", returned), ("read back", stored_records)):
+            assert len(records) == 2, f"append(Write(recorded_at=…)) {what} {len(records)} records"
+            for given, instant, one in zip(stamps, (at, at + hour), records, strict=True):
+                said = f"append(Write(recorded_at=({given!r}, …))) {what} recorded_at"
+                utc(one.recorded_at, said, instant)
+
+        times = {"created_at": at, "started_at": at + hour, "ended_at": at + 2 * hour}
+        given_times = {
+            "created_at": naive(at),
+            "started_at": (at + hour).astimezone(east),
+            "ended_at": naive(at + 2 * hour),
+        }
+        upserted = summary(
+            7,
+            name="zones",
+            created=given_times["created_at"],
+            started_at=given_times["started_at"],
+            ended_at=given_times["ended_at"],
         )
-        (stored,) = await store.read(["run-2"])
-        for what, one in (("returned", record), ("read back", stored)):
-            said = f"append(at={at.replace(tzinfo=None)!r}) (naive: UTC) {what} recorded_at"
-            assert one.recorded_at == at, f"{said} {one.recorded_at!r}; expected {at!r}"
-            assert one.recorded_at.utcoffset() == _dt.timedelta(0), (
-                f"{said} {one.recorded_at!r}: not UTC-aware"
+        await store.append([Write(stream="run-7", events=(log("7"),))], summaries=[upserted])
+        replaced = msgspec.structs.replace(upserted, run_id=8)
+        for how in ("upserted", "replaced"):
+            if how == "replaced":
+                await store.replace_summaries([*(await store.list_runs()), replaced])
+            listed = {r.run_id: r for r in await store.list_runs(name="zones")}
+            for run_id in (7,) if how == "upserted" else (7, 8):
+                row = listed.get(run_id)
+                assert row is not None, f"list_runs() lost run {run_id} ({how})"
+                for field, instant in times.items():
+                    said = (
+                        f"a RunSummary {how} with {field}={given_times[field]!r} reads back "
+                        f"(run {run_id}) as"
+                    )
+                    utc(getattr(row, field), said, instant)
+            window = await store.list_runs(
+                name="zones", start_time=naive(at), end_time=at.astimezone(east)
+            )
+            assert {r.run_id for r in window} == set(listed), (
+                f"list_runs() with bounds at the created_at of runs {sorted(listed)} ({how}, "
+                f"given naive and in +02:00) found {sorted(r.run_id for r in window)}"
             )
 
 
 class _LastWord:
     """A :class:`~lifecycle._stores.SummaryFold` for the checks: every record is a log whose text
     is ``"RUN:STATE"``, and a run's row is the last state its records said — so the row of a
-    run is right exactly when the fold saw its last record, or its last append upserted it."""
+    run is right exactly when the fold saw its last record, or its last append upserted it. A
+    run that said ``"?"`` cannot be folded: the fold keeps it (the store must leave its row)."""
 
     def __init__(self) -> None:
         self.fed: list[ev.Recorded] = []
         self.rows: dict[int, RunSummary] = {}
+        self.unfolded: set[int] = set()
+        self.asked = 0
+        self.on_summaries: Callable[[], None] | None = None
 
     def feed(self, records: Sequence[ev.Recorded]) -> None:
         self.fed.extend(records)
         for record in records:
             run, _, state = record.event.text.partition(":")  # type: ignore[union-attr]
+            if state == "?":
+                self.unfolded.add(int(run))
             self.rows[int(run)] = _said(int(run), state)
 
     def summaries(self) -> list[RunSummary]:
-        return [self.rows[k] for k in sorted(self.rows)]
+        if self.on_summaries is not None:
+            self.on_summaries()
+        self.asked += 1
+        return [self.rows[k] for k in sorted(self.rows) if k not in self.unfolded]
+
+    def kept(self) -> list[int]:
+        return sorted(self.unfolded)
 
 
 def _said(run: int, state: str) -> RunSummary:
     return summary(run, name="rebuilt", created=T0 + _dt.timedelta(minutes=run), state=state)
 
 
-async def _say(store: RunStore, run: int, state: str) -> None:
+async def _say(store: RunStore, run: int, state: str, *, row: bool = True) -> None:
     write = Write(stream=f"run-{run}", events=(log(f"{run}:{state}"),))
-    await store.append([write], summaries=[_said(run, state)])
+    await store.append([write], summaries=[_said(run, state)] if row else [])
+
+
+def _elsewhere(store: RunStore) -> Callable[[int, str], None]:
+    """``say(run, state)``, as :func:`_say` does, callable from synchronous code on the event
+    loop — a rebuild's ``progress`` — that returns once the append is committed: so the append
+    lands for certain between two steps of the rebuild. It goes through another instance of
+    the store, opened on its URL (another connection, as another process would append), when
+    the URL can be opened again; else through ``store`` itself. Either way it runs on a thread
+    of its own, with an event loop of its own, while the test's loop waits for it."""
+    backend = current_backend()
+
+    async def append(run: int, state: str) -> None:
+        if not is_shareable(store.url):
+            await _say(store, run, state)
+            return
+        async with open_store(store.url) as other:
+            await _say(other, run, state)
+
+    def say(run: int, state: str) -> None:
+        failed: list[BaseException] = []
+
+        def main() -> None:
+            try:
+                anyio.run(append, run, state, backend=backend)
+            except BaseException as exc:  # handed to the caller
+                failed.append(exc)
+
+        thread = threading.Thread(target=main, name="store-check-elsewhere", daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), f"an append from another thread took over 30 s ({store.url})"
+        if failed:
+            raise failed[0]
+
+    return say
+
+
+_LOST: Final = (
+    "(a row older than its run's last append means an append landed between the rebuild's last "
+    "read and its replace)"
+)
 
 
 @_check("rebuild_summaries")
 async def check_rebuild_summaries(make_store: MakeStore) -> None:
     """``rebuild_summaries(fold)`` feeds every record once, in position order, replaces the read
-    model with ``fold.summaries()`` and returns the rows it replaced; and it is atomic with
-    respect to appends: with tasks appending (and upserting rows) all through the rebuild, every
-    row ends as the last append of its run said — none reverts to what an older record said."""
+    model with ``fold.summaries()`` — leaving the rows of the runs in ``fold.kept()`` as they
+    are — and returns the rows it replaced. It is atomic with respect to appends, which three
+    parts make land at chosen moments: an append committed from elsewhere inside its first
+    ``progress`` call — after it began reading, before it replaced — must be fed to the fold
+    and be in the read model; an append by a task started when the fold is first asked for its
+    rows (it runs at the rebuild's next ``await``: a rebuild that awaits between reading the log
+    and replacing lets it in unseen) must be in the read model; and with tasks appending (and
+    upserting rows) all through rebuilds, every row must end as the last append of its run
+    said — none reverting to what an older record said."""
     async with fresh_store(make_store, "rebuild") as store:
-        for run, state in ((1, "a"), (2, "a"), (3, "a"), (2, "b")):
+        for run, state in ((1, "a"), (2, "a"), (3, "a"), (2, "b"), (4, "?")):
             await _say(store, run, state)
-        stale = [_said(2, "stale"), _said(9, "no-records")]
+        await _say(store, 5, "?", row=False)
+        stale = [_said(2, "stale"), _said(4, "left-alone"), _said(9, "no-records")]
         await store.append([], summaries=stale)
         before = await store.list_runs()
         fold = _LastWord()
@@ -203,10 +320,69 @@ async def check_rebuild_summaries(make_store: MakeStore) -> None:
             list(reversed(returned)), before, "rebuild_summaries() returned the rows it replaced"
         )
         assert_records(fold.fed, await store.read_all(), "rebuild_summaries() fed the fold")
-        want = [_said(3, "a"), _said(2, "b"), _said(1, "a")]
-        _assert_runs(await store.list_runs(), want, "list_runs() after rebuild_summaries()")
+        want = [_said(4, "left-alone"), _said(3, "a"), _said(2, "b"), _said(1, "a")]
+        _assert_runs(
+            await store.list_runs(),
+            want,
+            "list_runs() after rebuild_summaries() (the fold keeps runs 4 and 5: run 4's row "
+            "must be left as it was, and run 5 left without one)",
+        )
         positions = [p for p, _ in seen]
+        assert seen, "rebuild_summaries() never called progress"
         assert positions == sorted(positions), f"progress went backwards: {seen}"
+
+        # an append lands between the rebuild's first read and its replace, for certain
+        late = _LastWord()
+        calls = 0
+        say = _elsewhere(store)
+
+        def progress(position: int, head: int | None) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                say(2, "late")
+                say(6, "new")
+
+        with deadline(30, "rebuild_summaries() with an append during its first pass"):
+            await store.rebuild_summaries(late, progress=progress)
+        assert calls, "rebuild_summaries() never called progress"
+        want = [_said(6, "new"), _said(4, "left-alone"), _said(3, "a"), _said(2, "late")]
+        want.append(_said(1, "a"))
+        _assert_runs(
+            await store.list_runs(),
+            want,
+            f"list_runs() after a rebuild during which another writer appended {_LOST}",
+        )
+        assert_records(
+            late.fed,
+            await store.read_all(),
+            "rebuild_summaries() fed the fold (what was appended while it ran too)",
+        )
+
+        # an append scheduled from the fold, when it is asked for its rows on the event loop's
+        # thread: it runs at the rebuild's next await, if there is one before the replace
+        meddling = _LastWord()
+        loop_thread = threading.current_thread()
+        async with anyio.create_task_group() as tg:
+
+            def meddle() -> None:
+                if threading.current_thread() is loop_thread and not meddling.asked:
+                    tg.start_soon(_say, store, 3, "meddled")
+
+            meddling.on_summaries = meddle
+            with deadline(30, "rebuild_summaries() with an append after the fold's rows"):
+                await store.rebuild_summaries(meddling)
+        assert meddling.asked, "rebuild_summaries() never asked the fold for its rows"
+        log_now = await store.read_all()
+        assert_records(
+            meddling.fed, log_now[: len(meddling.fed)], "rebuild_summaries() fed the fold"
+        )
+        _assert_runs(
+            await store.list_runs(),
+            [_said(6, "new"), _said(4, "left-alone"), _said(3, "meddled"), *want[3:]],
+            "list_runs() after a rebuild during which a task appended once the fold had given "
+            f"its rows {_LOST}",
+        )
 
         writers, runs_each, steps = 4, 25, 3
         started = anyio.Event()
@@ -220,21 +396,36 @@ async def check_rebuild_summaries(make_store: MakeStore) -> None:
                 if i == 2:
                     started.set()
 
-        race = _LastWord()
+        done = anyio.Event()
+        rebuilds = 0
+
+        async def rebuilder() -> None:  # again and again while the writers write, once after
+            nonlocal rebuilds
+            await started.wait()
+            while True:
+                race = _LastWord()
+                await store.rebuild_summaries(race)
+                log_now = await store.read_all()
+                said = "rebuild_summaries() amid appends fed the fold"
+                assert_records(race.fed, log_now[: len(race.fed)], said)
+                rebuilds += 1
+                if done.is_set():
+                    return
+                await anyio.lowlevel.checkpoint()
+
         with deadline(60, "rebuild_summaries() while tasks append"):
             async with anyio.create_task_group() as tg:
-                for w in range(writers):
-                    tg.start_soon(writer, w)
-                await started.wait()
-                await store.rebuild_summaries(race)
-        log_now = await store.read_all()
-        assert_records(race.fed, log_now[: len(race.fed)], "rebuild_summaries() fed the fold")
+                tg.start_soon(rebuilder)
+                async with anyio.create_task_group() as writing:
+                    for w in range(writers):
+                        writing.start_soon(writer, w)
+                done.set()
+        assert rebuilds > 0
         want = [_said(r, f"s{steps - 1}") for r in range(100 + writers * runs_each - 1, 99, -1)]
         _assert_runs(
             await store.list_runs(name="rebuilt", start_time=T0 + _dt.timedelta(minutes=100)),
             want,
-            "list_runs() after a rebuild amid appends (a row older than its run's last append "
-            "means an append landed between the rebuild's last read and its replace)",
+            f"list_runs() after a rebuild amid appends {_LOST}",
         )
 
 

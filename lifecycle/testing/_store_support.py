@@ -33,6 +33,7 @@ __all__ = [
     "Unsupported",
     "assert_dense",
     "assert_records",
+    "current_backend",
     "deadline",
     "derive_url",
     "describe",
@@ -64,6 +65,15 @@ TIME_TOLERANCE = _dt.timedelta(milliseconds=1)
 
 class Unsupported(ValueError):
     """The check needs what this store cannot give (a URL other processes can open)."""
+
+
+def current_backend() -> str:
+    """The anyio backend running now (``"asyncio"`` or ``"trio"``)."""
+    try:
+        import sniffio  # noqa: PLC0415  (comes with anyio and trio)
+    except ImportError:  # pragma: no cover
+        return "asyncio"
+    return sniffio.current_async_library()
 
 
 def is_shareable(url: str) -> bool:

@@ -23,9 +23,11 @@ from lifecycle import events as ev
 from lifecycle._canonical import START_SEQUENCE
 from lifecycle._cli import cli as cli_group
 from lifecycle._cli._base import Settings
+from lifecycle._dialects import _REGISTRY
 from lifecycle._runs import summary_of
 from lifecycle._stores import RunSummary, Write, open_store
 from lifecycle._views import Projector
+from tests.stores._dialects import declare_acme
 
 from ._support import REPO, Histories, cli, command, record_histories
 
@@ -117,12 +119,13 @@ def test_rebuild_json(fresh: tuple[str, Histories]) -> None:
     report = json.loads(result.stdout)
     assert set(report) == {
         "store", "runs", "records", "position", "ignored", "added", "changed", "removed",
-        "unchanged", "diverged", "rowless", "seconds",
+        "unchanged", "diverged", "rowless", "skipped", "seconds",
     }  # fmt: skip
     assert report["store"] == url and report["runs"] == len(original)
     assert report["added"] == [h.numbers[0]] and report["removed"] == [999]
     assert report["changed"] == sorted([h.nightly, h.active])
     assert report["diverged"] == [] and report["records"] == report["position"] > 0
+    assert report["skipped"] == []
     assert read_model(url) == original
     again = json.loads(cli("--json", "rebuild", store=url).stdout)  # the global flag too
     assert (again["added"], again["changed"], again["removed"]) == ([], [], [])
@@ -174,6 +177,93 @@ def test_rebuild_errors_are_one_line(recorded: tuple[str, Histories], tmp_path: 
     assert readonly.returncode == 1
     assert readonly.stderr.startswith("error: ") and "read-only" in readonly.stderr
     assert readonly.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_a_run_of_a_dialect_only_its_writer_registered_keeps_its_row(
+    fresh: tuple[str, Histories], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user dialect is registered by the program that writes its runs — here, this test —
+    never by the `lifecycle` command, which therefore cannot fold those runs: it must leave
+    their rows exactly as they are (a wrong one too: it cannot tell), rebuild the others, say
+    which runs it skipped and why, and exit 1 (the read model was not wholly rebuilt)."""
+    url, h = fresh
+    monkeypatch.delitem(_REGISTRY, "acme", raising=False)
+    lifecycle.register_dialect(declare_acme())
+
+    async def write() -> tuple[int, int]:
+        async with lifecycle.AsyncRuns(url) as runs:
+            run = await runs.create("acme", name="user-dialect")
+            await runs.record(run.id, [ev.ExecutionStarted(), ev.LogRecorded(text="working")])
+            return run.id, (await runs.get(run.id)).version
+
+    mine, records = anyio.run(write, backend="asyncio")
+    _REGISTRY.pop("acme")
+    original = read_model(url)
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+        db.execute("UPDATE runs SET state = 'Bogus' WHERE run_id IN (?, ?)", (mine, h.nightly))
+        db.commit()
+    tampered = read_model(url)
+
+    result = cli("rebuild", store=url)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+    out = result.stdout
+    assert "rows: 0 added, 1 changed, 0 removed" in out
+    assert f"changed: {h.nightly}\n" in out
+    assert (
+        "1 run skipped (dialect not registered in this process; rows left as they were):\n" in out
+    )
+    assert f"  ! acme: {mine}\n" in out
+    after = read_model(url)
+    assert [r for r in after if r.run_id == mine] == [r for r in tampered if r.run_id == mine]
+    assert [r for r in after if r.run_id != mine] == [r for r in original if r.run_id != mine]
+
+    as_json = cli("rebuild", "--json", store=url)
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert report["skipped"] == [{"run_id": mine, "dialect": "acme", "records": records}]
+    assert (report["changed"], report["diverged"]) == ([], [])
+    assert report["runs"] == len(original) - 1
+    assert read_model(url) == after
+
+
+@pytest.mark.slow
+def test_long_lists_of_ids_are_not_wrapped_in_a_pipe(fresh: tuple[str, Histories]) -> None:
+    url, _ = fresh
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+        db.execute("UPDATE runs SET state = 'Bogus'")
+        db.commit()
+    ids = [r.run_id for r in reversed(read_model(url))]
+    assert 12 < len(ids) <= 20
+    result = cli("rebuild", store=url, env={"COLUMNS": "40"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"rebuilt the read model of {url}\n")  # each line whole
+    assert f"\n  rows: 0 added, {len(ids)} changed, 0 removed, 0 unchanged\n" in out
+    assert f"\n  changed: {', '.join(map(str, ids))}\n" in out
+
+
+@pytest.mark.slow
+def test_rebuild_refuses_an_empty_file(tmp_path: Path) -> None:
+    """A 0-byte file is not a store (SQLite would make it one, on the first write): the command
+    says so and leaves it alone — as a read-only open does."""
+    empty = tmp_path / "runs.db"
+    empty.touch()
+    result = cli("rebuild", store=f"sqlite:///{empty}")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {empty} is empty: not a lifecycle store")
+    assert result.stderr.count("\n") == 1
+    assert empty.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.db"]
+
+
+def test_the_root_help_gives_the_exit_codes_of_rebuild() -> None:
+    result = CliRunner().invoke(cli_group, ["--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.output.split())
+    assert "a run's log does not fold (replay, rebuild)" in help_text
+    assert "the read model could not be wholly rebuilt (rebuild" in help_text
 
 
 def _bulk(url: str, runs: int) -> None:

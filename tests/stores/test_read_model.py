@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,17 @@ import pytest
 import lifecycle
 from lifecycle import events as ev
 from lifecycle._canonical import START_SEQUENCE
-from lifecycle._errors import StoreError, UnknownDialect
+from lifecycle._dialects import _REGISTRY
+from lifecycle._errors import StoreError
 from lifecycle._runs import summary_of
-from lifecycle._stores import RunStore, RunSummary, Write
+from lifecycle._stores import RunStore, RunSummary, Write, _memory, _sqlite
+from lifecycle._stores import _sqlite_schema as schema
 from lifecycle._stores._rebuild import RunsFold, rebuild_summaries
 from lifecycle._stores._sqlite import SQLiteStore
 from lifecycle._stores._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
 from lifecycle._views import Projector
+
+from ._dialects import declare_acme
 
 pytestmark = pytest.mark.anyio
 
@@ -73,7 +78,7 @@ async def populate(runs: lifecycle.AsyncRuns) -> None:
 async def fresh_fold(store: RunStore) -> list[RunSummary]:
     """The read model a fold of the whole log gives, newest first (as ``list_runs``)."""
     projector = Projector(strict=False)
-    projector.feed(await store.read_all())
+    projector.feed(r for r in await store.read_all() if r.stream.startswith("run-"))
     return sorted((summary_of(v) for v in projector.views()), key=lambda s: -s.run_id)
 
 
@@ -150,18 +155,52 @@ async def test_a_run_that_does_not_fold_is_reported_and_other_streams_skipped(
         assert "2 diverged" in str(report) and f"run {run.id}: run-{run.id} v" in str(report)
 
 
-async def test_a_run_of_an_unknown_dialect_stops_the_rebuild_and_changes_nothing(
-    make_url: str,
+@pytest.fixture
+def acme(monkeypatch: pytest.MonkeyPatch) -> Iterator[lifecycle.Dialect]:
+    """``acme``, registered until the test unregisters it (the registry is process-wide)."""
+    monkeypatch.delitem(_REGISTRY, "acme", raising=False)
+    yield lifecycle.register_dialect(declare_acme())
+    _REGISTRY.pop("acme", None)
+
+
+async def test_a_run_of_a_dialect_not_registered_here_keeps_its_row_and_is_reported(
+    make_url: str, acme: lifecycle.Dialect
 ) -> None:
+    """The runs of a dialect this process does not know are not folded: their rows stay exactly
+    as they were (even a wrong one: nothing here can tell), a run without a row stays without
+    one, the other runs are rebuilt, and the report lists them as skipped (not complete)."""
     async with lifecycle.AsyncRuns(make_url) as runs:
         await populate(runs)
+        mine = await runs.create("acme", name="user")
+        await runs.record(mine.id, [ev.ExecutionStarted(), ev.LogRecorded(text="hi")])
+        unfolded = (await runs.get(mine.id)).version
         original = await runs.list()
-        await runs.store.append(
-            [Write(stream="run-50", events=(ev.Requested(dialect="no-such-dialect"),))]
-        )
-        with pytest.raises(UnknownDialect, match="register it in this process first"):
-            await rebuild_summaries(runs.store)
-        assert await runs.list() == original
+        _REGISTRY.pop("acme")  # as in another process, which never registered it
+        # a run of it with no row (written past the run service), and rows damaged by hand
+        await runs.store.append([Write(stream="run-50", events=(ev.Requested(dialect="acme"),))])
+        await runs.store.append([Write(stream="run-50/c", events=(ev.LogRecorded(),))])
+        tampered = {r.run_id: r for r in original}
+        other = next(r for r in original if r.dialect == "domino")
+        tampered[mine.id] = msgspec.structs.replace(tampered[mine.id], state="Tampered")
+        tampered[other.run_id] = msgspec.structs.replace(other, state="Tampered")
+        await runs.store.replace_summaries(list(tampered.values()))
+
+        report = await rebuild_summaries(runs.store)
+        assert [(s.run_id, s.dialect, s.records) for s in report.skipped] == [
+            (mine.id, "acme", unfolded),
+            (50, "acme", 2),
+        ]
+        assert not report.complete and report.changed == [other.run_id]
+        assert (report.added, report.removed, report.diverged, report.rowless) == ([], [], [], [])
+        assert report.runs == len(original) - 1 and report.unchanged == len(original) - 2
+        listed = {r.run_id: r for r in await runs.list()}
+        assert listed[mine.id] == tampered[mine.id]  # left exactly as it was
+        assert 50 not in listed
+        assert [r for r in await runs.list() if r.run_id != mine.id] == [
+            r for r in original if r.run_id != mine.id
+        ]
+        assert "2 skipped (rows left as they were)" in str(report)
+        assert f"run {mine.id}: dialect 'acme' is not registered in this process" in str(report)
 
 
 async def test_rebuilds_amid_appends_end_equal_to_a_fresh_fold(make_url: str) -> None:
@@ -201,6 +240,143 @@ async def test_rebuilds_amid_appends_end_equal_to_a_fresh_fold(make_url: str) ->
         listed = await runs.list()
         assert len(listed) == populated + 4 * 12
         assert listed == await fresh_fold(runs.store)
+
+
+def from_elsewhere(
+    store: RunStore, backend: str
+) -> Callable[[Callable[[lifecycle.AsyncRuns], Awaitable[object]]], None]:
+    """``do(fn)``: run ``fn(runs)`` to its end from synchronous code on the event loop (a
+    rebuild's ``progress``), so that what it appends is committed, for certain, between two
+    steps of the rebuild — through a run service of its own on another thread with its own
+    event loop, on another connection to the SQLite file (as another process would), on the
+    same memory store."""
+
+    async def main(fn: Callable[[lifecycle.AsyncRuns], Awaitable[object]]) -> None:
+        if isinstance(store, SQLiteStore):
+            async with lifecycle.AsyncRuns(store.url) as runs:
+                await fn(runs)
+        else:
+            await fn(lifecycle.AsyncRuns(store))
+
+    def do(fn: Callable[[lifecycle.AsyncRuns], Awaitable[object]]) -> None:
+        failed: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                anyio.run(main, fn, backend=backend)
+            except BaseException as exc:
+                failed.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive()
+        if failed:
+            raise failed[0]
+
+    return do
+
+
+async def drive_to_the_end(runs: lifecycle.AsyncRuns, name: str) -> None:
+    run = await runs.create("domino", name=name)
+    await runs.record(run.id, [*START_SEQUENCE, ev.ExecutionSucceeded()])
+
+
+async def test_an_append_after_the_first_pass_is_folded_inside_the_lock(
+    make_url: str, anyio_backend: str
+) -> None:
+    """Another writer drives runs to their end right after the rebuild's first page was read
+    (from its ``progress``): those facts land after the first pass and before the replace, so
+    only the locked step can fold them — and it must, or their rows revert for good."""
+    async with lifecycle.AsyncRuns(make_url) as runs:
+        await populate(runs)
+        (nightly,) = await runs.list(name="nightly", state="Queued")
+        do = from_elsewhere(runs.store, anyio_backend)
+        loop_thread = threading.current_thread()
+        calls: list[tuple[int, int | None]] = []
+
+        async def meanwhile(other: lifecycle.AsyncRuns) -> None:
+            await drive_to_the_end(other, "late")
+            await other.record(nightly.run_id, ev.ExecutionStarted())
+
+        def progress(position: int, head: int | None) -> None:
+            calls.append((position, head))
+            if len(calls) == 1:
+                assert threading.current_thread() is loop_thread
+                do(meanwhile)
+
+        report = await rebuild_summaries(runs.store, progress=progress)
+        listed = await runs.list()
+        assert [r.state for r in listed if r.name == "late"] == ["Succeeded"]
+        assert [r.state for r in listed if r.run_id == nightly.run_id] == ["Running"]
+        assert listed == await fresh_fold(runs.store)
+        records = await runs.store.read_all()
+        assert len(calls) == 2  # the page, then the end (the log fits in one page)
+        assert calls[0][0] < records[-1].position == calls[-1][0] == report.position
+
+
+async def test_the_first_pass_reads_no_further_than_the_head_it_started_from(
+    make_url: str, anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends keep coming — a page's worth each time the rebuild reads a page: the first pass
+    must stop at the head position it saw when it started (the locked step reads the rest),
+    not follow the log for as long as someone appends."""
+    page = 3
+    monkeypatch.setattr(_memory, "REBUILD_PAGE", page)
+    monkeypatch.setattr(_sqlite, "REBUILD_PAGE", page)
+    async with lifecycle.AsyncRuns(make_url) as runs:
+        await populate(runs)
+        head = (await runs.store.read_all())[-1].position
+        pages = -(-head // page)
+        do = from_elsewhere(runs.store, anyio_backend)
+        loop_thread = threading.current_thread()
+        calls: list[tuple[int, int | None]] = []
+
+        async def noise(other: lifecycle.AsyncRuns) -> None:  # a page of records, in no run
+            await other.store.append([Write(stream="noise", events=(ev.LogRecorded(),) * page)])
+
+        def progress(position: int, head_: int | None) -> None:
+            calls.append((position, head_))
+            assert len(calls) <= pages + 5, (
+                f"{len(calls)} progress calls, for a log of {pages} pages when the rebuild "
+                "started: its first pass follows the appends for ever"
+            )
+            if threading.current_thread() is loop_thread:  # not from inside the write lock
+                do(noise)
+
+        report = await rebuild_summaries(runs.store, progress=progress)
+        assert len(calls) == pages + 1  # the first pass, then the end
+        assert all(h == max(head, p) for p, h in calls[:-1])
+        assert report.position == calls[-1][0] >= head + pages * page  # the rest: locked
+        assert report.ignored > 0 and await runs.list() == await fresh_fold(runs.store)
+
+
+async def test_a_progress_callback_that_raises_leaves_the_read_model_as_it_was(
+    make_url: str,
+) -> None:
+    """Its last call comes before the replace, so an exception from it — the last chance to
+    stop the rebuild — changes nothing."""
+    async with lifecycle.AsyncRuns(make_url) as runs:
+        await populate(runs)
+        original = await runs.list()
+        tampered = [msgspec.structs.replace(original[0], state="Tampered"), *original[1:]]
+        await runs.store.replace_summaries(tampered)
+        calls: list[tuple[int, int | None]] = []
+
+        class Stop(Exception):
+            pass
+
+        def progress(position: int, head: int | None) -> None:
+            calls.append((position, head))
+            if len(calls) == 2:  # the last: the log fits in one page
+                raise Stop
+
+        with pytest.raises(Stop):
+            await rebuild_summaries(runs.store, progress=progress)
+        assert len(calls) == 2
+        assert await runs.list() == tampered
+        await rebuild_summaries(runs.store)
+        assert await runs.list() == original
 
 
 @SQLITE_ONLY
@@ -351,20 +527,42 @@ async def test_a_writer_migrates_a_version_1_file_in_place(tmp_path: Path) -> No
 
 @SQLITE_ONLY
 async def test_two_writers_opening_a_version_1_file_at_once_migrate_it_once(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Three writers all find version 1 before any of them migrates (a barrier holds each one
+    between its first look at the file and its migration): only the first may migrate; the
+    others must see, inside their own write transaction, that it is done. Each migration run
+    leaves a row in a table of its own, so a second one shows — re-running the 1 → 2
+    statements on a version 2 file would succeed and change nothing else."""
+    writers = 3
+    arrived = threading.Barrier(writers, timeout=20)
+    migrate = schema._migrate
+
+    def after_all_looked(conn: sqlite3.Connection, path: str) -> None:
+        arrived.wait()
+        migrate(conn, path)
+
+    monkeypatch.setattr(schema, "_migrate", after_all_looked)
+    counted = (
+        *schema._MIGRATIONS[1],
+        "CREATE TABLE IF NOT EXISTS migrations_run (n INTEGER)",
+        "INSERT INTO migrations_run VALUES (1)",
+    )
+    monkeypatch.setitem(schema._MIGRATIONS, 1, counted)
     async with v1_store(tmp_path) as (path, listed):
-        stores = [SQLiteStore(f"sqlite:///{path}") for _ in range(3)]
-        async with anyio.create_task_group() as tg:
-            for store in stores:
-                tg.start_soon(store.__aenter__)
+        stores = [SQLiteStore(f"sqlite:///{path}") for _ in range(writers)]
         try:
+            async with anyio.create_task_group() as tg:
+                for store in stores:
+                    tg.start_soon(store.__aenter__)
             for store in stores:
                 assert await store.list_runs() == listed
         finally:
             for store in stores:
                 await store.aclose()
         assert user_version(path) == 2
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT count(*) FROM migrations_run").fetchone() == (1,)
 
 
 @SQLITE_ONLY
