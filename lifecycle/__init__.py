@@ -50,6 +50,7 @@ from ._stores import RunSummary as RunSummary
 from ._stores import Write as Write
 from ._stores import open_store as open_store
 from ._stores._rebuild import RebuildReport as RebuildReport
+from ._stores._rebuild import SkippedRun as SkippedRun
 from ._stores._rebuild import rebuild_summaries as rebuild_summaries
 from ._views import ContainerView as ContainerView
 from ._views import Projector as Projector
@@ -99,6 +100,7 @@ __all__ = [
     "RunSummary",
     "RunView",
     "Runs",
+    "SkippedRun",
     "State",
     "StoreError",
     "StreamClosed",
