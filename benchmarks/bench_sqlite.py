@@ -270,6 +270,7 @@ async def main() -> None:
     tasks, per_task = 100, 1000 // scale
     runs, names = 100_000 // scale, 1000 // scale
     root = args.dir or Path(tempfile.mkdtemp(prefix="bench-sqlite-"))
+    root.mkdir(parents=True, exist_ok=True)
     print(f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, files in {root}")
     print(f"{'':<44} {'best':>12} {'median':>12}")
 

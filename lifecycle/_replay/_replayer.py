@@ -13,6 +13,11 @@ a dialect and report, per run, the derived view and the first fact that does not
 
 Folding is :class:`~lifecycle.Projector` with ``strict=False``: a run stops folding at its first
 invalid fact, and its view is the run as of just before it.
+
+A SQLite store is read through a fast path (:func:`_column_pages`): by ranges of positions, each
+range gathered by SQLite into a few values in one step on the store's reader thread (no tuple,
+no ``Recorded`` per fact), while the event loop decodes and folds the range before. The report
+is the one ``read_all`` would give.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import datetime as _dt
 import os
 import sys
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
@@ -49,14 +54,11 @@ PAGE = 10_000
 """Records per ``read_all`` call when reading a store: bounded memory, few round trips."""
 
 COLUMN_PAGES: Final = (5_000, 1.5, 50_000)
-"""Pages of a SQLite log read as columns: the first size, the growth, the largest (3 MB at
-50 bytes a fact). The first is small, so folding starts soon. Each page costs the reading
-thread a few waits for the GIL (up to 5 ms each, while the event loop folds): big pages make
-them small beside the reading; pages growing by half (not doubling) keep the reading of the
-next page about as long as the folding of this one."""
-"""The largest page of a SQLite log read as columns (about 3 MB at 50 bytes a fact): each
-page costs the reading thread a few waits for the GIL (up to 5 ms each while the event loop
-folds), which big pages make small beside the reading."""
+"""Pages of a SQLite log read as columns, in positions: the first, the growth, the largest
+(about 3 MB at 50 bytes a fact). The first is small, so folding starts soon. Each page costs
+the reading thread a few waits for the GIL (up to 5 ms each while the event loop folds): big
+pages make them small beside the reading, and pages growing by half (not doubling) keep the
+reading of the next page about as long as the folding of this one."""
 
 
 class Divergence(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,9 +141,9 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
 class _Replay:
     """A strict=False projector that turns its errors into divergences as it goes.
 
-    Records of a run that has diverged are not fed on (the projector's fast paths would fold
-    tolerated facts and plain moves into it): a diverged run's view is the run as of just
-    before its first invalid fact, and it stays that way.
+    The projector folds nothing more into a run once it has diverged (nor opens a run whose
+    first fact could not open it): a diverged run's view is the run as of just before its
+    first invalid fact, and it stays that way.
     """
 
     def __init__(self, dialect: str | Dialect | None) -> None:
@@ -149,27 +151,14 @@ class _Replay:
         self.divergences: list[Divergence] = []
         self.records = 0
         self.position = 0
-        self._run_of: dict[str, int] = {}
         self._accs: dict[int, StreamFold] = {}  # by SQLite stream id
         self._run_ids: dict[int, int] = {}
-
-    def _alive(self, records: list[ev.Recorded]) -> Iterator[ev.Recorded]:
-        errors = self.projector.errors  # read live: the projector fills it while consuming us
-        run_of = self._run_of
-        for record in records:
-            if errors:
-                run_id = run_of.get(record.stream)
-                if run_id is None:
-                    run_id = run_of[record.stream] = parse_stream(record.stream)[0]
-                if run_id in errors:
-                    continue
-            yield record
 
     def feed(self, records: list[ev.Recorded], lines: list[int] | None = None) -> None:
         if not records:
             return
         before = len(self.projector.errors)
-        self.projector.feed(self._alive(records))
+        self.projector.feed(records)
         self.records += len(records)
         self.position = records[-1].position
         if len(self.projector.errors) != before:
@@ -309,53 +298,49 @@ another read)."""
 async def _column_pages(
     store: SQLiteStore, *, at: int | None = None, pages: tuple[int, float, int] | None = None
 ) -> AsyncGenerator[Columns, None]:
-    """:func:`store_pages` of a SQLite store, as columns. Each page is read on the store's
-    reader thread — in one SQLite step, without the GIL — while the caller decodes and folds
-    the one before: two cores at work. Page sizes: ``pages`` (first, growth, largest; default
-    :data:`COLUMN_PAGES`). SQLite is asyncio-only."""
+    """:func:`store_pages` of a SQLite store, as columns, by ranges of positions. Each page is
+    read on the store's reader thread — in one SQLite step, without the GIL — while the caller
+    decodes and folds the one before: two cores at work. Page sizes (in positions): ``pages``
+    (first, growth, largest; default :data:`COLUMN_PAGES`). Ends with the page that reaches
+    the log's last position as it was when that page was read (or ``at``). SQLite is
+    asyncio-only."""
     size, growth, largest = pages or COLUMN_PAGES
+    end = at if at is not None else sys.maxsize
     names: dict[int, str] = {}
     named = 0  # every stream id up to this one is in names
-    pending: asyncio.Future[Page | None] | None
-    pending = asyncio.ensure_future(store._read_page(after=0, limit=size))
-    after = 0
+    after, upto = 0, min(size, end)
+    pending: asyncio.Future[Page] | None = None
+    if upto > after:
+        pending = asyncio.ensure_future(store._read_range(after=after, upto=upto))
     try:
         while pending is not None:
             page = await pending
             pending = None
-            columns = None
-            if page is not None:
-                if page.last_stream > named:  # once, unless streams are made meanwhile
-                    found, named = await store._read_names(after=named)
-                    names.update(found)
-                columns = page.columns(names)
-            if columns is None:  # upcasters, a damaged row, huge facts: read it row by row
-                columns = await store._read_columns(after=after, limit=size)
-            positions = columns.positions
-            if at is not None and positions and positions[-1] > at:
-                cut = bisect.bisect_right(positions, at)
-                if cut:
-                    yield columns.head(cut)
-                return
-            if len(positions) == size:
-                after = positions[-1]
+            if page.last_stream > named:  # once, unless streams are made meanwhile
+                found, named = await store._read_names(after=named)
+                names.update(found)
+            if upto < min(page.head, end):  # read the next page while this one is folded
                 size = max(size, min(int(growth * size), largest))
                 started = threading.Event()
-                read = store._read_page(after=after, limit=size, started=started)
+                read = store._read_range(after=upto, upto=min(upto + size, end), started=started)
                 pending = asyncio.ensure_future(read)
                 await asyncio.sleep(0)  # the task hands the query to the reader thread
                 # and the thread needs the GIL to begin: wait for it here, briefly, rather than
                 # let it wait a switch interval (5 ms) for the fold to let go
                 started.wait(_START_WAIT)
-            if positions:
+            columns = page.columns(names)
+            if columns is None:  # upcasters, a damaged row, gaps, huge facts: row by row
+                columns = await store._read_columns(after=after, upto=upto)
+            if len(columns):
                 yield columns
+            after, upto = upto, min(upto + size, end)
     finally:
         if pending is not None:  # the caller stopped early: nobody wants the next page
             pending.cancel()
             pending.add_done_callback(_retrieve)
 
 
-def _retrieve(task: asyncio.Future[Page | None]) -> None:
+def _retrieve(task: asyncio.Future[Page]) -> None:
     if not task.cancelled():
         task.exception()  # read, so that asyncio does not log it as never retrieved
 

@@ -444,21 +444,22 @@ class SQLiteStore(RunStore):
 
         return await self._read(read_all, "reading the log")
 
-    async def _read_page(
-        self, *, after: int = 0, limit: int = -1, started: threading.Event | None = None
-    ) -> schema.Page | None:
-        """``read_all`` as one :class:`~._sqlite_schema.Page`, for replay's fast path: read in
-        a single SQLite step (without the GIL: the event loop runs meanwhile), decoded by the
-        caller (``page.columns(names)``, names from :meth:`_read_names`; or
+    async def _read_range(
+        self, *, after: int, upto: int, started: threading.Event | None = None
+    ) -> schema.Page:
+        """The rows with a position in ``(after, upto]``, as one
+        :class:`~._sqlite_schema.Page` (with the log's last position), for replay's fast path:
+        read in a single SQLite step (without the GIL: the event loop runs meanwhile), decoded
+        by the caller (``page.columns(names)``, names from :meth:`_read_names`; or
         :meth:`_read_columns` when either says ``None``). ``started`` is set when the reader
         thread begins (see the replayer's ``_column_pages``)."""
 
-        def read_page(conn: sqlite3.Connection) -> schema.Page | None:
+        def read_range(conn: sqlite3.Connection) -> schema.Page:
             if started is not None:
                 started.set()
-            return schema.read_page(conn, after, limit)
+            return schema.read_range(conn, after, upto)
 
-        return await self._read(read_page, "reading the log")
+        return await self._read(read_range, "reading the log")
 
     async def _read_names(self, *, after: int = 0) -> tuple[dict[int, str], int]:
         """The names of the streams with an id above ``after``, and the highest id (see
@@ -469,11 +470,14 @@ class SQLiteStore(RunStore):
 
         return await self._read(read_names, "reading the stream names")
 
-    async def _read_columns(self, *, after: int = 0, limit: int = -1) -> schema.Columns:
-        """``read_all`` as :class:`~._sqlite_schema.Columns`, read row by row."""
+    async def _read_columns(
+        self, *, after: int = 0, limit: int = -1, upto: int | None = None
+    ) -> schema.Columns:
+        """``read_all`` as :class:`~._sqlite_schema.Columns`, read row by row (given ``upto``:
+        the rows with a position in ``(after, upto]``)."""
 
         def read_columns(conn: sqlite3.Connection) -> schema.Columns:
-            return schema.columns_of_rows(conn, after, limit, self._names, self.path)
+            return schema.columns_of_rows(conn, after, limit, self._names, self.path, upto=upto)
 
         return await self._read(read_columns, "reading the log")
 

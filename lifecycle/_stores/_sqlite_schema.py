@@ -728,6 +728,23 @@ instead of one per row: the reading thread works without the GIL, and needs it b
 few times a page — each time it may wait a switch interval (5 ms) for a busy event loop to
 let go — to hand over a few big values rather than thousands of tuples."""
 
+SELECT_RANGE: Final = (
+    "SELECT count(*), max(stream_id), json_group_array(stream_id), json_group_array(version), "
+    "group_concat(event_id, x'00'), json_group_array(recorded_at), "
+    "CAST(group_concat(data, '') AS BLOB), (SELECT max(position) FROM events) "
+    "FROM events WHERE position > ? AND position <= ?"
+)
+"""The rows whose position is in ``(?, ?]``, gathered as :data:`SELECT_COLUMNS` gathers a page
+(the positions themselves left out: they are the range when they are dense, as a store makes
+them), and the log's last position in the same snapshot. Replay's pages: a range of the
+primary key is scanned in position order, with no subquery to feed the aggregates — a quarter
+cheaper than :data:`SELECT_COLUMNS` here."""
+
+SELECT_RANGE_ROWS: Final = (
+    "SELECT position, stream_id, version, event_id, recorded_at, data FROM events "
+    "WHERE position > ? AND position <= ? ORDER BY position"
+)
+
 SELECT_NAMES_AFTER: Final = "SELECT json_group_object(id, name), max(id) FROM streams WHERE id > ?"
 """The names of the streams whose id is above ``?``, as a JSON object, and the highest id: one
 step, not one per name (each step lets go of the GIL, and getting it back from a busy event
@@ -804,27 +821,40 @@ class Columns:
 
 @dataclasses.dataclass(slots=True)
 class Page:
-    """A page of the log as :data:`SELECT_COLUMNS` gathered it (:func:`read_page`), not yet
+    """A page of the log as SQLite gathered it (:func:`read_page`, :func:`read_range`), not yet
     decoded: :meth:`columns` decodes it on the thread that will use the facts (objects made on
-    one core and used on another cost more). ``last_stream`` is its highest stream id."""
+    one core and used on another cost more). ``last_stream`` is its highest stream id;
+    ``positions`` the JSON array of its positions, or the range of positions it covers;
+    ``head`` the log's last position when it was read (:func:`read_range` only). A ``count``
+    of -1 says the page was too big to gather: read its rows one by one."""
 
     count: int
     last_stream: int
-    positions: str
+    positions: str | range
     stream_ids: str
     versions: str
     event_ids: str
     times: str
     data: bytes
+    head: int = 0
 
     def columns(self, names: dict[int, str]) -> Columns | None:
         """The page as :class:`Columns`, naming streams from ``names`` (which must know them
         all, e.g. from :func:`names_after`); ``None`` when it must be read row by row instead
-        (:func:`columns_of_rows`): its values do not add up (an event id holding a NUL), a
-        fact cannot be read in bulk (an old shape, a damaged row) or has upcasters."""
+        (:func:`columns_of_rows`): its values do not add up (an event id holding a NUL, a
+        range with gaps), a fact cannot be read in bulk (an old shape, a damaged row) or has
+        upcasters."""
         count = self.count
+        if count < 0:
+            return None  # too big to gather
         if not count:
             return Columns([], [], [], [], names, versions=[], event_ids=[])
+        if isinstance(self.positions, range):
+            if len(self.positions) != count:
+                return None  # positions missing from the range: which, the rows say
+            positions: Sequence[int] = self.positions
+        else:
+            positions = _positions(self.positions, count)
         if self.event_ids.count("\x00") != count - 1:
             return None
         try:
@@ -834,7 +864,7 @@ class Page:
         if _upcasting(facts):
             return None
         return Columns(
-            _positions(self.positions, count),
+            positions,
             _ints.decode(self.stream_ids),
             _ints.decode(self.times),
             facts,
@@ -871,6 +901,31 @@ def read_page(conn: sqlite3.Connection, after: int, limit: int) -> Page | None:
     )
 
 
+def read_range(conn: sqlite3.Connection, after: int, upto: int) -> Page:
+    """The rows with a position in ``(after, upto]`` as one :class:`Page` (:data:`SELECT_RANGE`),
+    with the log's last position. Past SQLite's length limit (see :func:`read_page`), a page
+    whose ``count`` is -1: read those rows one by one."""
+    try:
+        row = conn.execute(SELECT_RANGE, (after, upto)).fetchone()
+    except sqlite3.DataError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_TOOBIG:
+            raise
+        return Page(-1, 0, range(after + 1, upto + 1), "", "", "", "", b"", max_position(conn))
+    count, last, stream_ids, versions, event_ids, times, data, head = row
+    head = head or 0
+    return Page(
+        count,
+        last or 0,
+        range(after + 1, max(after, min(upto, head)) + 1),
+        stream_ids,
+        versions,
+        event_ids or "",
+        times,
+        data or b"",
+        head,
+    )
+
+
 def names_after(conn: sqlite3.Connection, after: int) -> tuple[dict[int, str], int]:
     """The names of the streams with an id above ``after``, and the highest id (``after`` if
     none): in one step (:data:`SELECT_NAMES_AFTER`), or row by row past SQLite's length limit.
@@ -887,11 +942,21 @@ def names_after(conn: sqlite3.Connection, after: int) -> tuple[dict[int, str], i
 
 
 def columns_of_rows(
-    conn: sqlite3.Connection, after: int, limit: int, names: dict[int, str], path: str
+    conn: sqlite3.Connection,
+    after: int,
+    limit: int,
+    names: dict[int, str],
+    path: str,
+    *,
+    upto: int | None = None,
 ) -> Columns:
-    """The rows :data:`SELECT_ALL` reads, read row by row into :class:`Columns` as
-    :func:`records_of` reads them (upcasters, ``CorruptLog``)."""
-    rows = conn.execute(SELECT_ALL, (after, limit)).fetchall()
+    """The rows :data:`SELECT_ALL` reads (or, given ``upto``, the rows with a position in
+    ``(after, upto]``), read row by row into :class:`Columns` as :func:`records_of` reads them
+    (upcasters, ``CorruptLog``)."""
+    if upto is None:
+        rows = conn.execute(SELECT_ALL, (after, limit)).fetchall()
+    else:
+        rows = conn.execute(SELECT_RANGE_ROWS, (after, upto)).fetchall()
     learn_names(conn, {row[1] for row in rows}, names)
     return Columns(
         [row[0] for row in rows],
@@ -907,15 +972,23 @@ def columns_of_rows(
 def columns_of(
     conn: sqlite3.Connection, after: int, limit: int, names: dict[int, str], path: str
 ) -> Columns:
-    """:func:`read_page` decoded, or :func:`columns_of_rows` when it cannot be: the rows
-    ``SELECT_ALL`` reads, as :class:`Columns`, exactly as :func:`records_of` reads them."""
-    page = read_page(conn, after, limit)
+    """The rows ``SELECT_ALL`` reads (``limit`` -1: no limit), as :class:`Columns`, exactly as
+    :func:`records_of` reads them: by :func:`read_range` when their positions are dense (the
+    ``limit`` positions after ``after`` are then those rows), else :func:`read_page`, else
+    row by row (:func:`columns_of_rows`)."""
+    ranged = read_range(conn, after, min(after + limit, _NO_LIMIT) if limit >= 0 else _NO_LIMIT)
+    page: Page | None = ranged
+    if ranged.count < 0 or ranged.count != len(ranged.positions):
+        page = read_page(conn, after, limit)  # gaps (or too big to gather)
     columns = None
     if page is not None:
-        if page.count:
+        if page.count > 0:
             learn_names(conn, set(_ints.decode(page.stream_ids)), names)
         columns = page.columns(names)
     return columns if columns is not None else columns_of_rows(conn, after, limit, names, path)
+
+
+_NO_LIMIT: Final = 2**63 - 1  # SQLite's largest integer
 
 
 def records_of_columns(columns: Columns) -> list[ev.Recorded]:

@@ -96,12 +96,23 @@ async def test_the_columns_of_a_page_are_its_records(tmp_path: Path) -> None:
         assert schema.names_after(db, 3) == ({k: v for k, v in names.items() if k > 3}, max(names))
         last = max(names)
         assert schema.names_after(db, last) == ({}, last)
-        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 50)  # past it: read row by row
-        assert schema.names_after(db, 0) == (names, max(names))
+        ranged = schema.read_range(db, 3, 23)
+        assert ranged.head == len(records) and ranged.positions == range(4, 24)
+        ranged_columns = ranged.columns(names)
+        assert ranged_columns is not None
+        assert [ranged_columns.record(i) for i in range(20)] == records[3:23]
+        tail = schema.read_range(db, len(records) - 2, len(records) + 50)
+        assert (tail.count, tail.positions) == (2, range(len(records) - 1, len(records) + 1))
+        beyond = schema.read_range(db, len(records) + 5, len(records) + 50)
+        assert (beyond.count, len(beyond.positions)) == (0, 0)
         empty = schema.read_page(db, 10**6, 10)
         assert empty is not None
         nothing = empty.columns({})
         assert empty.count == 0 and nothing is not None and len(nothing) == 0
+        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 50)  # past it: read row by row
+        assert schema.names_after(db, 0) == (names, max(names))
+        assert schema.read_page(db, 0, -1) is None
+        assert schema.read_range(db, 0, 10).count == -1
 
 
 async def test_positions_with_gaps_are_read_as_they_are(tmp_path: Path) -> None:
@@ -113,6 +124,8 @@ async def test_positions_with_gaps_are_read_as_they_are(tmp_path: Path) -> None:
         db.commit()
         columns = schema.columns_of(db, 0, 10, {}, str(path))
         assert list(columns.positions) == [1, 2, 3, 6, 7, 8, 9, 10, 11, 12]
+        ranged = schema.read_range(db, 0, 10)
+        assert ranged.count == 8 and ranged.columns({}) is None  # the rows say which are there
     kept = [r for r in records if r.position not in (4, 5, 30)]
     async with SQLiteStore(url_of(path)) as store:
         _same(await areplay(store), replay_records(kept))
@@ -126,7 +139,7 @@ async def test_event_ids_holding_a_nul_are_read_row_by_row(
         await store.append([Write(stream="run-1", events=tuple(run), event_ids=("a", "b\0c", ""))])
         records = await store.read_all()
         assert [r.event_id for r in records] == ["a", "b\0c", ""]
-        page = await store._read_page(after=0, limit=10)
+        page = await store._read_range(after=0, upto=10)
         assert (
             page is not None and page.columns({}) is None
         )  # the ids do not split back: the rows are read instead
@@ -204,7 +217,9 @@ async def test_pages_past_sqlites_length_limit_are_read_row_by_row(
         expected = replay_records(records)
         assert store._reader is not None
         await _on_thread(store._reader, lambda c: c.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 300))
-        assert await store._read_page(after=0, limit=100) is None  # too big to gather
+        page = await store._read_range(after=0, upto=100)
+        assert page.count == -1 and page.head == len(records)  # too big to gather
+        assert page.columns({}) is None
         assert await store.read_all() == records
         assert await store.read_all(after=7, limit=30) == records[7:37]
         _same(await areplay(store), expected)
