@@ -17,7 +17,7 @@ qualytics / datatailr / domino runs of canonical facts with logs (~20 facts a ru
 With ``--import``, also times ``import_log`` of the file into ``memory://`` and ``export`` back
 out of it; with ``--sqlite``, the same into a ``sqlite:///`` file, plus ``replay`` of that URL
 (one run each, not best-of: they fill stores). Until ``Write`` carries per-event times, an
-import is one append per distinct ``recorded_at`` (see notes/replay.md): use ``--runs 1000``
+import is one append per distinct ``recorded_at``: use ``--runs 1000``
 with ``--sqlite``.
 """
 

@@ -14,7 +14,7 @@ target already holds; a stream whose stored content differs is an error and noth
 
 How many appends: **one** (atomic) once ``Write`` carries per-event times; until then one per
 distinct ``recorded_at`` — each atomic and idempotent, and an interrupted import completes when
-run again. See ``_batches`` and notes/replay.md.
+run again. See ``_batches``.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def _writes(records: list[ev.Recorded], *, times: bool) -> list[Write]:
 
 async def _reserve_run_ids(store: RunStore, upto: int) -> None:
     """Move the target's run-id allocator past ``upto``, so it never hands out an imported
-    run's id. The interface has no call for that yet (see notes/replay.md), so ids are drawn
+    run's id. The interface has no call for that yet, so ids are drawn
     until one reaches it: concurrently, so a group-committing store (SQLite) draws a few
     hundred per transaction. Costs one call when the allocator is already ahead."""
     if upto <= 0:

@@ -111,7 +111,7 @@ def test_ids_only_for_the_kit_s_own_values() -> None:
 
 def test_the_plugin_module_imports_nothing_heavy() -> None:
     """Load the plugin's own file in a fresh interpreter: neither lifecycle nor Hypothesis may be
-    imported by it (the package around it is another matter: see notes/testing-kit.md)."""
+    imported by it."""
     script = textwrap.dedent(
         f"""
         import importlib.util, sys
