@@ -46,6 +46,7 @@ __all__ = [
     "Write",
     "as_utc",
     "check_expected",
+    "fold_pages",
     "resolve_retry",
 ]
 
@@ -278,15 +279,7 @@ class RunStore(EventStore):
         was then.
         """
         head = await self.wait(0) if await self.read_all(limit=1) else 0
-        after = 0
-        while after < head:
-            page = await self.read_all(after=after, limit=REBUILD_PAGE)
-            if not page:
-                break
-            fold.feed(page)
-            after = page[-1].position
-            if progress is not None:
-                progress(after, max(head, after))
+        after = await fold_pages(self, fold, head, progress)
         rest = await self.read_all(after=after)
         if rest:
             fold.feed(rest)
@@ -356,3 +349,21 @@ def resolve_retry(
         f"{len(present)} of {len(ids)} event ids were already stored (missing: {missing[:3]}…); "
         "a retry must re-send exactly the batch that was sent before"
     )
+
+
+async def fold_pages(
+    store: EventStore, fold: SummaryFold, head: int, progress: RebuildProgress | None
+) -> int:
+    """A rebuild's first pass: feed ``fold`` the log up to position ``head`` (no further: with
+    writers adding pages it would never end), ``REBUILD_PAGE`` records at a time, telling
+    ``progress``. Returns the last position fed."""
+    after = 0
+    while after < head:
+        page = await store.read_all(after=after, limit=REBUILD_PAGE)
+        if not page:
+            break
+        fold.feed(page)
+        after = page[-1].position
+        if progress is not None:
+            progress(after, max(head, after))
+    return after

@@ -57,6 +57,7 @@ from ._base import (
     SummaryFold,
     Write,
     as_utc,
+    fold_pages,
 )
 
 __all__ = ["SQLiteStore"]
@@ -568,15 +569,7 @@ class SQLiteStore(RunStore):
         if self._writer is None:
             raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
         head = await self._read(schema.max_position, "reading the head position")
-        after = 0
-        while after < head:
-            page = await self.read_all(after=after, limit=REBUILD_PAGE)
-            if not page:
-                break
-            fold.feed(page)
-            after = page[-1].position
-            if progress is not None:
-                progress(after, max(head, after))
+        after = await fold_pages(self, fold, head, progress)
         # the rows as of now, made outside the lock: inside, only the runs that move meanwhile
         # are made again
         made = {s.run_id: (s, schema.summary_row(s)) for s in fold.summaries()}

@@ -28,7 +28,7 @@ from lifecycle._canonical import START_SEQUENCE
 from lifecycle._dialects import _REGISTRY
 from lifecycle._errors import StoreError
 from lifecycle._runs import summary_of
-from lifecycle._stores import RunStore, RunSummary, Write, _memory, _sqlite
+from lifecycle._stores import RunStore, RunSummary, Write, _base, _memory, _sqlite
 from lifecycle._stores import _sqlite_schema as schema
 from lifecycle._stores._rebuild import RunsFold, rebuild_summaries
 from lifecycle._stores._sqlite import SQLiteStore
@@ -324,6 +324,7 @@ async def test_the_first_pass_reads_no_further_than_the_head_it_started_from(
     page = 3
     monkeypatch.setattr(_memory, "REBUILD_PAGE", page)
     monkeypatch.setattr(_sqlite, "REBUILD_PAGE", page)
+    monkeypatch.setattr(_base, "REBUILD_PAGE", page)
     async with lifecycle.AsyncRuns(make_url) as runs:
         await populate(runs)
         head = (await runs.store.read_all())[-1].position
