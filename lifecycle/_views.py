@@ -327,34 +327,6 @@ class RunFold:
             containers = {}
             warning = outcome == "succeeded" and run.warned
             position = run.position
-        if (
-            req is not None
-            and req.mode == "new"
-            and req.original_run_id is None
-            and req.root_run_id is None
-            and req.job_version is None
-        ):
-            # the common case, built with the fewest keywords: msgspec matches each keyword
-            # argument by name, and a view per run is a fair share of a replay's time
-            return RunView(
-                run_id=self.run_id,
-                dialect=self.dialect.name,
-                operation=req.operation,
-                name=req.name,
-                state=run.state,
-                phase="active" if outcome is None else "terminal",
-                terminal=outcome is not None,
-                outcome=outcome,
-                warning=warning,
-                version=run.version,
-                position=position,
-                created_at=run.created_at,
-                started_at=run.started_at,
-                ended_at=run.ended_at,
-                reason=run.reason,
-                params=dict(req.params),
-                containers=containers,
-            )
         return RunView(
             run_id=self.run_id,
             dialect=self.dialect.name,

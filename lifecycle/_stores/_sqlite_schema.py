@@ -40,6 +40,7 @@ import dataclasses
 import datetime as _dt
 import sqlite3
 from collections.abc import Sequence, Set
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -580,36 +581,25 @@ def apply_batch(
             wids: Sequence[str] = given_ids or pool[taken : taken + len(facts)]
             if given_ids is None:
                 taken += len(facts)
-            if times is None:
-                for fact, event_id, blob in zip(facts, wids, blobs, strict=True):
-                    position += 1
-                    version += 1
-                    add(
-                        Recorded(
-                            stream=stream,
-                            version=version,
-                            position=position,
-                            event_id=event_id,
-                            recorded_at=at,
-                            event=fact,  # type: ignore[arg-type]
-                        )
+            n = len(facts)
+            stamps = repeat(at, n) if times is None else times
+            stamps_us = repeat(at_us, n) if times is None else [to_us(t) for t in times]
+            for fact, event_id, blob, stamp, stamp_us in zip(
+                facts, wids, blobs, stamps, stamps_us, strict=True
+            ):
+                position += 1
+                version += 1
+                add(
+                    Recorded(
+                        stream=stream,
+                        version=version,
+                        position=position,
+                        event_id=event_id,
+                        recorded_at=stamp,
+                        event=fact,  # type: ignore[arg-type]
                     )
-                    add_row((position, sid, version, event_id, at_us, blob))
-            else:
-                for fact, event_id, blob, stamp in zip(facts, wids, blobs, times, strict=True):
-                    position += 1
-                    version += 1
-                    add(
-                        Recorded(
-                            stream=stream,
-                            version=version,
-                            position=position,
-                            event_id=event_id,
-                            recorded_at=stamp,
-                            event=fact,  # type: ignore[arg-type]
-                        )
-                    )
-                    add_row((position, sid, version, event_id, to_us(stamp), blob))
+                )
+                add_row((position, sid, version, event_id, stamp_us, blob))
             entry[1] = version
         if found is not None:
             found.update((r.event_id, r) for r in records)

@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import lifecycle
-
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not hasattr(lifecycle, "workflow"),
-        reason="lifecycle does not export the workflow SDK yet",
-    ),
-]
+pytestmark = [pytest.mark.slow]
 
 
 def run(script: str, tmp_path: Path) -> str:
