@@ -1,15 +1,22 @@
-# The two commands of the quickstart bootstrap everything they need into .venv.
+# The two commands of the quickstart (`make demo`, `make test`) bootstrap everything they need:
+# uv into .uv/ (with the machine's python3 and pip), then the locked environment into .venv/.
+# `uv sync --locked` fails loudly when uv.lock no longer matches pyproject.toml.
 PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench test-latest lock clean
 
-$(STAMP): pyproject.toml $(wildcard adapters/pyproject.toml)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' $(if $(wildcard adapters/pyproject.toml),-e ./adapters)
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) pyproject.toml adapters/pyproject.toml uv.lock
+	$(UV) sync --locked --all-packages --all-extras --python $(PYTHON)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,5 +37,18 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# Re-resolve uv.lock after changing a dependency in either pyproject.toml.
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
+
+# The whole suite on the newest releases of everything (not the CI gate): breakage seen before users see it.
+test-latest: $(UV)
+	rm -rf .venv-latest
+	$(UV) venv --quiet --python $(PYTHON) .venv-latest
+	$(UV) pip install --quiet --python .venv-latest/bin/python --upgrade --no-sources -e '.[dev]' -e ./adapters
+	.venv-latest/bin/ruff check .
+	.venv-latest/bin/mypy
+	.venv-latest/bin/python -m pytest
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) .venv-latest .uv build dist *.egg-info
