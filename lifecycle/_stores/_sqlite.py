@@ -201,7 +201,10 @@ class SQLiteStore(RunStore):
         failure: sqlite3.Error | None = None
         for db in dbs:
             try:
-                await db.close()
+                # shielded: a cancelled close would leave the connection's thread running, to
+                # hand its result to a loop that has closed meanwhile ("Event loop is closed")
+                with anyio.CancelScope(shield=True):
+                    await db.close()
             except sqlite3.Error as exc:
                 failure = failure or exc
         if failure is not None:
