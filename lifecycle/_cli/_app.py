@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -78,6 +79,19 @@ class _Root(click.Group):
             raise CliError(message or type(exc).__name__) from exc
         except KeyboardInterrupt:
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            # a failure no command translated (a bug, or a case not foreseen): still one line;
+            # -vv shows the traceback for a report
+            cfg = ctx.find_object(Settings)
+            if cfg is not None and cfg.verbose >= 2:
+                traceback.print_exc()
+            message = neutralise(" ".join(str(exc).split()), multiline=False)
+            raise CliError(
+                f"unexpected {type(exc).__name__}: {message or '(no message)'} "
+                "(run with -vv for the traceback)"
+            ) from exc
 
 
 def neutralise(text: str, *, multiline: bool = True) -> str:
