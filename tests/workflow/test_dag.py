@@ -102,10 +102,10 @@ def test_a_body_that_raises_is_a_workflow_error_saying_where() -> None:
 
 @pytest.mark.parametrize("timeout", [-5, 0, float("nan"), float("inf"), True, "10"])
 def test_task_timeout_is_checked_where_the_task_is_defined(timeout: object) -> None:
-    with pytest.raises(WorkflowError, match=r"task 'slow': timeout must be a positive number"):
+    def slow() -> None: ...
 
-        @task(timeout=timeout)  # type: ignore[arg-type]
-        def slow() -> None: ...
+    with pytest.raises(WorkflowError, match=r"task 'slow': timeout must be a positive number"):
+        task(timeout=timeout)(slow)  # type: ignore[arg-type]
 
     assert task(timeout=0.5)(lambda: None).timeout == 0.5
 
