@@ -105,7 +105,7 @@ def test_task_timeout_is_checked_where_the_task_is_defined(timeout: object) -> N
     def slow() -> None: ...
 
     with pytest.raises(WorkflowError, match=r"task 'slow': timeout must be a positive number"):
-        task(timeout=timeout)(slow)  # type: ignore[arg-type]
+        task(timeout=timeout)(slow)  # type: ignore[call-overload]
 
     assert task(timeout=0.5)(lambda: None).timeout == 0.5
 
