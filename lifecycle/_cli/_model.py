@@ -23,7 +23,7 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._errors import UnknownRun
 from lifecycle._runs import AsyncRuns
-from lifecycle._stores import RunSummary
+from lifecycle._stores import RunGroup, RunSummary
 from lifecycle._views import RunView, run_stream
 
 __all__ = [
@@ -139,9 +139,10 @@ async def job_of(runs: AsyncRuns, name: str, **filters: Any) -> list[RunSummary]
     return await runs.list(name="", dialect=name[1:], **filters)
 
 
-async def find_job(runs: AsyncRuns, name: str) -> list[RunSummary]:
-    """Every run of job ``name``, newest first. Raises ``UnknownRun`` when there is none."""
-    rows = await job_of(runs, name)
+async def find_job(runs: AsyncRuns, name: str, *, limit: int | None = None) -> list[RunSummary]:
+    """The runs of job ``name`` (at most ``limit``), newest first. Raises ``UnknownRun`` when
+    there is none."""
+    rows = await job_of(runs, name, limit=limit)
     if not rows:
         raise UnknownRun(
             f"no job named {name!r} in {runs.store.url} (`lifecycle job ls` lists the jobs)"
@@ -152,7 +153,7 @@ async def find_job(runs: AsyncRuns, name: str) -> list[RunSummary]:
 async def run_of_job(runs: AsyncRuns, name: str, run_id: int | None) -> RunView:
     """Run ``run_id`` of job ``name`` (its latest run when ``None``). Raises ``UnknownRun``."""
     if run_id is None:
-        run_id = (await find_job(runs, name))[0].run_id
+        run_id = (await find_job(runs, name, limit=1))[0].run_id
         return await runs.get(run_id)
     view = await runs.get(run_id)
     if name not in (view.name, f"@{view.dialect}" if not view.name else view.name):
@@ -215,13 +216,22 @@ def _history(rows: Sequence[RunSummary]) -> list[HistoryEntry]:
 
 
 async def job_rows(runs: AsyncRuns) -> list[JobRow]:
-    """Every job with its latest run and history, by name."""
-    groups: dict[str, list[RunSummary]] = {}
-    for row in await runs.list():
-        groups.setdefault(job_key(row), []).append(row)
+    """Every job with its latest run and history, by name. Reads the read model's groups
+    (one indexed aggregate), then the last ``HISTORY`` runs and the ``Requested`` fact of each
+    job — never every run: it answers as fast over 100,000 runs as over 100."""
+    jobs: dict[str, list[RunGroup]] = {}
+    for group in await runs.store.run_groups():
+        jobs.setdefault(group.name or f"@{group.dialect}", []).append(group)
     out = []
-    for name in sorted(groups, key=lambda n: (n.startswith("@"), n.casefold(), n)):
-        rows = groups[name]
+    for name in sorted(jobs, key=lambda n: (n.startswith("@"), n.casefold(), n)):
+        groups = jobs[name]
+        filters = {(g.name, g.dialect if not g.name else None) for g in groups}
+        rows: list[RunSummary] = []
+        for run_name, dialect in sorted(filters, key=str):
+            rows += await runs.list(name=run_name, dialect=dialect, limit=HISTORY)
+        rows.sort(key=lambda r: r.run_id, reverse=True)
+        if not rows:
+            continue  # its runs went between the two reads
         latest = rows[0]
         req = await requested(runs, latest.run_id)
         out.append(
@@ -230,7 +240,7 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
                 dialect=latest.dialect,
                 operation=latest.operation,
                 tasks=len(req.containers),
-                runs=len(rows),
+                runs=sum(g.runs for g in groups),
                 state=latest.state,
                 outcome=latest.outcome,
                 terminal=latest.terminal,

@@ -40,6 +40,7 @@ __all__ = [
     "EventStore",
     "Lease",
     "RebuildProgress",
+    "RunGroup",
     "RunStore",
     "RunSummary",
     "SummaryFold",
@@ -119,6 +120,16 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def id(self) -> int:
         return self.run_id
+
+
+class RunGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """The runs of the read model that share a name and a dialect: how many there are, and
+    the id of the newest (what ``lifecycle job ls`` needs, without listing every run)."""
+
+    name: str
+    dialect: str
+    runs: int
+    last_run_id: int
 
 
 class SummaryFold(Protocol):
@@ -251,6 +262,20 @@ class RunStore(EventStore):
     ) -> list[RunSummary]:
         """Runs from the read model, newest first (by run id); ``start_time``/``end_time``
         bound, inclusively, when the run was created (either may be omitted; naive = UTC)."""
+
+    async def run_groups(self) -> list[RunGroup]:
+        """Every (name, dialect) pair of the read model with its number of runs and newest run
+        id, by name then dialect. This default lists every run; a backend with an index
+        answers it without loading the rows."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for s in await self.list_runs():
+            group = groups.setdefault((s.name, s.dialect), [0, 0])
+            group[0] += 1
+            group[1] = max(group[1], s.run_id)
+        return [
+            RunGroup(name=name, dialect=dialect, runs=runs, last_run_id=last)
+            for (name, dialect), (runs, last) in sorted(groups.items())
+        ]
 
     @abstractmethod
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:

@@ -52,6 +52,7 @@ from ._base import (
     REBUILD_PAGE,
     Lease,
     RebuildProgress,
+    RunGroup,
     RunStore,
     RunSummary,
     SummaryFold,
@@ -542,6 +543,20 @@ class SQLiteStore(RunStore):
             return [schema.summary_of_row(r) for r in conn.execute(sql, args)]
 
         return await self._read(query, "listing runs")
+
+    async def run_groups(self) -> list[RunGroup]:
+        sql = (
+            "SELECT name, dialect, count(*), max(run_id) FROM runs "
+            "GROUP BY name, dialect ORDER BY name, dialect"
+        )
+
+        def query(conn: sqlite3.Connection) -> list[RunGroup]:
+            return [
+                RunGroup(name=n, dialect=d, runs=c, last_run_id=last)
+                for n, d, c, last in conn.execute(sql)
+            ]
+
+        return await self._read(query, "counting runs")
 
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
         rows = [schema.summary_row(s) for s in summaries]
