@@ -18,6 +18,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import msgspec
 
 from lifecycle import events as ev
@@ -218,39 +219,46 @@ def _history(rows: Sequence[RunSummary]) -> list[HistoryEntry]:
 async def job_rows(runs: AsyncRuns) -> list[JobRow]:
     """Every job with its latest run and history, by name. Reads the read model's groups
     (one indexed aggregate), then the last ``HISTORY`` runs and the ``Requested`` fact of each
-    job — never every run: it answers as fast over 100,000 runs as over 100."""
+    job, all queued at once — never every run: it answers about as fast over 100,000 runs as
+    over 100."""
     jobs: dict[str, list[RunGroup]] = {}
     for group in await runs.store.run_groups():
         jobs.setdefault(group.name or f"@{group.dialect}", []).append(group)
-    out = []
-    for name in sorted(jobs, key=lambda n: (n.startswith("@"), n.casefold(), n)):
-        groups = jobs[name]
-        filters = {(g.name, g.dialect if not g.name else None) for g in groups}
+    found: dict[str, JobRow] = {}
+
+    async def one(name: str, groups: list[RunGroup]) -> None:
         rows: list[RunSummary] = []
-        for run_name, dialect in sorted(filters, key=str):
-            rows += await runs.list(name=run_name, dialect=dialect, limit=HISTORY)
+        for g in groups:  # two only for a job called "@dialect" beside that dialect's unnamed
+            rows += await runs.list(
+                name=g.name, dialect=None if g.name else g.dialect, limit=HISTORY
+            )
         rows.sort(key=lambda r: r.run_id, reverse=True)
+        del rows[HISTORY:]
         if not rows:
-            continue  # its runs went between the two reads
+            return  # its runs went between the two reads
         latest = rows[0]
         req = await requested(runs, latest.run_id)
-        out.append(
-            JobRow(
-                name=name,
-                dialect=latest.dialect,
-                operation=latest.operation,
-                tasks=len(req.containers),
-                runs=sum(g.runs for g in groups),
-                state=latest.state,
-                outcome=latest.outcome,
-                terminal=latest.terminal,
-                warning=latest.warning,
-                last_run_id=latest.run_id,
-                last_run_at=latest.started_at or latest.created_at,
-                history=_history(rows),
-            )
+        found[name] = JobRow(
+            name=name,
+            dialect=latest.dialect,
+            operation=latest.operation,
+            tasks=len(req.containers),
+            runs=sum(g.runs for g in groups),
+            state=latest.state,
+            outcome=latest.outcome,
+            terminal=latest.terminal,
+            warning=latest.warning,
+            last_run_id=latest.run_id,
+            last_run_at=latest.started_at or latest.created_at,
+            history=_history(rows),
         )
-    return out
+
+    async with anyio.create_task_group() as tg:  # the store's queue stays full: no idle hops
+        for name, groups in jobs.items():
+            tg.start_soon(one, name, groups)
+    return [
+        found[name] for name in sorted(found, key=lambda n: (n.startswith("@"), n.casefold(), n))
+    ]
 
 
 async def job_detail(runs: AsyncRuns, name: str) -> JobDetail:

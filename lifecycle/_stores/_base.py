@@ -123,8 +123,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RunGroup(msgspec.Struct, frozen=True, kw_only=True):
-    """The runs of the read model that share a name and a dialect: how many there are, and
-    the id of the newest (what ``lifecycle job ls`` needs, without listing every run)."""
+    """Runs of the read model grouped as jobs are (``lifecycle job ls``): by name, and runs
+    without a name by dialect. ``dialect`` is that of the newest run of the group, whose id is
+    ``last_run_id``; ``runs`` counts the group."""
 
     name: str
     dialect: str
@@ -264,18 +265,29 @@ class RunStore(EventStore):
         bound, inclusively, when the run was created (either may be omitted; naive = UTC)."""
 
     async def run_groups(self) -> list[RunGroup]:
-        """Every (name, dialect) pair of the read model with its number of runs and newest run
-        id, by name then dialect. This default lists every run; a backend with an index
-        answers it without loading the rows."""
+        """Every group of runs (see :class:`RunGroup`), by name then dialect. This default
+        lists every run; a backend with an index answers it without loading the rows."""
         groups: dict[tuple[str, str], list[int]] = {}
+        dialects: dict[str, tuple[int, str]] = {}  # name -> (newest run id, its dialect)
         for s in await self.list_runs():
-            group = groups.setdefault((s.name, s.dialect), [0, 0])
+            key = (s.name, "" if s.name else s.dialect)
+            group = groups.setdefault(key, [0, 0])
             group[0] += 1
             group[1] = max(group[1], s.run_id)
-        return [
-            RunGroup(name=name, dialect=dialect, runs=runs, last_run_id=last)
-            for (name, dialect), (runs, last) in sorted(groups.items())
-        ]
+            if s.run_id >= dialects.get(s.name, (0, ""))[0]:
+                dialects[s.name] = (s.run_id, s.dialect)
+        return sorted(
+            (
+                RunGroup(
+                    name=name,
+                    dialect=dialect or dialects[name][1],
+                    runs=runs,
+                    last_run_id=last,
+                )
+                for (name, dialect), (runs, last) in groups.items()
+            ),
+            key=lambda g: (g.name, g.dialect),
+        )
 
     @abstractmethod
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
