@@ -107,7 +107,7 @@ def main() -> None:
         ("python -c pass (reference)", [sys.executable, "-c", "pass"]),
         ("lifecycle --help", [*cli, "--help"]),
         ("lifecycle job ls", [*cli, "job", "ls"]),
-        ("lifecycle job runs job-0001", [*cli, "job", "runs", "job-0001"]),
+        ("lifecycle job runs job-0000", [*cli, "job", "runs", "job-0000"]),
         ("lifecycle job runs @qualytics", [*cli, "job", "runs", "@qualytics"]),
     ]
     print(f"{'':<34} {'best':>9} {'median':>9} {'median - python':>16}")
