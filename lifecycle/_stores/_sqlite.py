@@ -533,18 +533,19 @@ class SQLiteStore(RunStore):
         if end_time is not None:
             where.append("created_at <= ?")
             args.append(schema.to_us(end_time))
-        # the newest run ids first, from an index alone where one covers the filters (every
-        # index holds the run id); then only those rows: `job ls` reads 10 runs of a job of
-        # 100,000 in 0.2 ms instead of sorting all its rows (2-150 ms)
-        ids = "SELECT run_id FROM runs"
-        if where:
-            ids += " WHERE " + " AND ".join(where)
-        ids += " ORDER BY run_id DESC LIMIT ?"
-        args.append(-1 if limit is None else limit)
-        sql = (
-            f"SELECT {schema.SUMMARY_COLUMNS} FROM runs WHERE run_id IN ({ids}) "
-            "ORDER BY run_id DESC"
-        )
+        filters = (" WHERE " + " AND ".join(where)) if where else ""
+        if limit is None:
+            sql = f"SELECT {schema.SUMMARY_COLUMNS} FROM runs{filters} ORDER BY run_id DESC"
+        else:
+            # the newest run ids first, from an index alone where one covers the filters
+            # (every index holds the run id); then only those rows: `job ls` reads 10 runs of
+            # a 1,000-run job in 0.2 ms instead of reading and sorting all its rows (1.7 ms)
+            sql = (
+                f"SELECT {schema.SUMMARY_COLUMNS} FROM runs WHERE run_id IN "
+                f"(SELECT run_id FROM runs{filters} ORDER BY run_id DESC LIMIT ?) "
+                "ORDER BY run_id DESC"
+            )
+            args.append(limit)
 
         def query(conn: sqlite3.Connection) -> list[RunSummary]:
             return [schema.summary_of_row(r) for r in conn.execute(sql, args)]
