@@ -79,8 +79,8 @@ class _Root(click.Group):
             raise CliError(message or type(exc).__name__) from exc
         except KeyboardInterrupt:
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click's own, and a reader that left (`main` exits 141 for it)
         except Exception as exc:
             # a failure no command translated (a bug, or a case not foreseen): still one line;
             # -vv shows the traceback for a report
