@@ -22,6 +22,7 @@ SUITES: list[tuple[str, list[str], list[str]]] = [
     ("bench_replay_jsonl.py", [], ["--runs", "1000", "--repeat", "2"]),
     ("bench_engine.py", [], ["--containers", "200", "--repeat", "1"]),
     ("bench_workflow.py", [], ["--tasks", "200", "--repeat", "1"]),
+    ("bench_cli.py", [], ["--runs", "10000", "--repeat", "2"]),
 ]
 
 

@@ -79,6 +79,8 @@ async def record_demo_runs(runs: lifecycle.AsyncRuns) -> list[int]:
 
 
 async def amain(store: str, out: TextIO = sys.stdout) -> None:
+    """The demo on ``store``, opened once: a ``memory://`` URL names a new, empty store each
+    time it is opened, so the replay must read the very store the runs went to."""
     async with lifecycle.AsyncRuns(store) as runs:
         ids = await record_demo_runs(runs)
         for run_id in ids:
@@ -88,11 +90,8 @@ async def amain(store: str, out: TextIO = sys.stdout) -> None:
             for r in await runs.history(run_id):
                 if isinstance(r.event, lifecycle.events.LogRecorded):
                     print(f"    {r.stream:<20} [{r.event.stream}] {r.event.text}", file=out)
-    report = await lifecycle.areplay(store)
-    same = True
-    async with lifecycle.AsyncRuns(store) as runs:
-        for run_id in ids:
-            same = same and report.views[run_id] == await runs.get(run_id)
+        report = await lifecycle.areplay(runs.store)
+        same = all([report.views[run_id] == await runs.get(run_id) for run_id in ids])
     print(f"\nreplayed the log of {store}: views equal the live ones: {same}", file=out)
     print("\nThe qualytics state machine (Mermaid):\n", file=out)
     print(lifecycle.dialect("qualytics").to_mermaid(), file=out)

@@ -201,7 +201,8 @@ class AsyncRuns:
         first = await self._load(run_id, fresh=False)
         streams = self._streams(first)
         seen = RunFold(first.dialect, run_id)
-        position = 0
+        position = 0  # the last record of this run read
+        head = 0  # the store's head when last looked at: every record up to it has been read
         while True:
             for record in await self.store.read(streams, after=position):
                 seen.apply(record)
@@ -209,8 +210,11 @@ class AsyncRuns:
                 yield record
             if seen.terminal:
                 return
+            # wait for the *store's* head to pass what has been read, not for this run's last
+            # record: once another run appends, the head is past that record for good, and
+            # waiting on it would return at once, forever (a busy loop that never yields)
             with anyio.move_on_after(self.poll_interval):
-                await self.store.wait(position)
+                head = await self.store.wait(max(head, position))
 
     # -- writing ----------------------------------------------------------------------------------
 

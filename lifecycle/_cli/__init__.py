@@ -16,11 +16,33 @@ rebuilt (``rebuild``: a run's dialect is not registered here), something was not
 store could not be opened; 2 usage; 130 interrupted; 141 the reader of the output went away.
 
 Built on Click (small, no dependencies of its own) and Rich (tables, colour). Importing this
-package imports Click only; Rich and the store are loaded by the commands that use them.
+package imports nothing; ``main`` imports Click, and each command what it uses, when it runs.
 """
 
 from __future__ import annotations
 
-from ._app import cli, main
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import cli as cli
 
 __all__ = ["cli", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``lifecycle`` console script. Exits with the command's exit code; Ctrl-C at any
+    point, even while the command is still being loaded, exits 130 without a traceback."""
+    try:
+        from ._app import main as run_cli
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    run_cli(argv)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cli":
+        from ._app import cli
+
+        return cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._app import main
+from . import main
 
 __all__: list[str] = []
 

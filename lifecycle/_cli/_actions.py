@@ -170,12 +170,21 @@ def demo(store: str | None) -> None:
     ends Success with the Warning indicator, a Domino run stopped while it runs, a Datatailr run
     out of memory), their views, a replay, and a state machine.
 
-    The runs go to an in-memory store unless STORE_URL is given (then `lifecycle job ls
-    --store STORE_URL` shows them).
+    The runs go to STORE_URL; without it, to the store of `lifecycle --store URL` or
+    $LIFECYCLE_STORE; without those, to a new SQLite file in a temporary folder (its URL is
+    printed). Then `lifecycle --store URL job ls` shows them (not for memory://, which is
+    gone when the demo ends).
     """
     from lifecycle._demo import main as demo_main
 
-    configure_logging(settings().verbose)
-    code = demo_main([normalise_store_url(store)] if store else [])
+    cfg = settings()
+    configure_logging(cfg.verbose)
+    if store is not None and store.strip():
+        chosen: str | None = normalise_store_url(store.strip())
+    elif isinstance(cfg.store, str):
+        chosen = cfg.store
+    else:
+        chosen = None  # a new SQLite file (a store object is for in-process tests only)
+    code = demo_main([chosen] if chosen else [])
     if code:
         raise click.exceptions.Exit(code)

@@ -1,11 +1,19 @@
-"""The root command: global options, error handling, and the command tree."""
+"""The root command: global options, error handling, and the command tree.
+
+Subcommands are loaded when they run, not before: ``lifecycle --help`` imports Click and this
+package only (no store, engine, structlog, Rich or msgspec), so it answers at once. A command
+module is added to ``COMMANDS`` with its short help, which the root help shows without importing
+it (a test checks that each entry matches its command's own short help).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -13,28 +21,55 @@ from lifecycle import __version__
 from lifecycle._errors import LifecycleError
 
 from . import _base
-from ._actions import abort, demo, rerun
 from ._base import CliError, Settings, normalise_store_url
-from ._diagram import diagram
-from ._jobs import job
-from ._logs import log
-from ._rebuild import rebuild
-from ._render import neutralise
-from ._replay import export, replay
-from ._run import run
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
+    # name: (module, attribute, short help): in the order help lists them, most used first
+    "job": ("._jobs", "job", "Jobs: workflows and named groups of runs."),
+    "log": ("._logs", "log", "Logs of runs and their tasks."),
+    "run": ("._run", "run", "Run a workflow on this machine, with live progress."),
+    "rerun": ("._actions", "rerun", "Start a new run from an ended one."),
+    "abort": ("._actions", "abort", "Stop a run and its active tasks."),
+    "export": ("._replay", "export", "The event log as JSON Lines."),
+    "replay": ("._replay", "replay", "Views from a log; its first invalid facts."),
+    "rebuild": ("._rebuild", "rebuild", "Recompute the runs read model from the event log."),
+    "diagram": ("._diagram", "diagram", "A dialect's state machine (Mermaid, table, JSON)."),
+    "demo": ("._actions", "demo", "Run the demo that `make demo` runs."),
+}
+"""The lazily loaded subcommands. (Commands added with ``cli.add_command`` work as well; they
+are listed after these.)"""
 
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that left
 
 
 class _Root(click.Group):
-    """Turns the library's errors into one ``error: …`` line and exit code 1, never a
-    traceback; an interrupt (Ctrl-C while following a log) exits 130 quietly."""
+    """Loads subcommands on first use; turns the library's errors into one ``error: …`` line
+    and exit code 1, never a traceback; an interrupt exits 130 quietly."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # the order they are added in: most used first
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attr, _ = COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module, __package__), attr))
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in COMMANDS and name not in self.commands:
+                rows.append((name, COMMANDS[name][2]))  # shown without importing it
+            else:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -44,6 +79,25 @@ class _Root(click.Group):
             raise CliError(message or type(exc).__name__) from exc
         except KeyboardInterrupt:
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click's own, and a reader that left (`main` exits 141 for it)
+        except Exception as exc:
+            # a failure no command translated (a bug, or a case not foreseen): still one line;
+            # -vv shows the traceback for a report
+            cfg = ctx.find_object(Settings)
+            if cfg is not None and cfg.verbose >= 2:
+                traceback.print_exc()
+            message = neutralise(" ".join(str(exc).split()), multiline=False)
+            raise CliError(
+                f"unexpected {type(exc).__name__}: {message or '(no message)'} "
+                "(run with -vv for the traceback)"
+            ) from exc
+
+
+def neutralise(text: str, *, multiline: bool = True) -> str:
+    from ._render import neutralise as escape  # only when there is an error
+
+    return escape(text, multiline=multiline)
 
 
 @click.group(
@@ -98,15 +152,13 @@ def cli(ctx: click.Context, store: str | None, as_json: bool, verbose: int) -> N
     cfg.verbose = max(cfg.verbose, verbose)
 
 
-for command in (job, log, run, rerun, abort, export, replay, rebuild, diagram, demo):
-    cli.add_command(command)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``lifecycle`` console script. Exits with the command's exit code."""
     _base.STANDALONE = True
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="lifecycle")
+    except KeyboardInterrupt:  # outside a command (parsing, loading one): as quiet as inside
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:  # `lifecycle log read x | head`: the reader left; that is fine
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

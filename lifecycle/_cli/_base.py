@@ -11,22 +11,19 @@ import logging
 import os
 import re
 import sys
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import anyio
 import click
 
 from lifecycle._errors import LifecycleError, StoreError
-from lifecycle._runs import AsyncRuns
-
-from ._render import neutralise
+from lifecycle._store_url import sqlite_path, store_url
 
 if TYPE_CHECKING:
+    from lifecycle._runs import AsyncRuns
     from lifecycle._stores import RunStore
 
 __all__ = [
@@ -81,22 +78,9 @@ def default_store_url() -> str:
 def normalise_store_url(value: str) -> str:
     """A URL as it is (``sqlite:///runs.db``, ``memory://``); a plain path becomes
     ``sqlite:///`` + the absolute path (``~`` expanded, URL-quoted): ``sqlite:////home/ann/runs.db``,
-    exactly as the workflow SDK's ``store_url`` writes it."""
-    if "://" in value or value in {"memory:", "memory://"}:
-        return value
-    return "sqlite:///" + urllib.parse.quote(str(Path(value).expanduser().resolve()))
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file a ``sqlite:///path`` URL names, read as the SQLite store reads it (SQLAlchemy's
-    convention): ``sqlite:///runs.db`` is ``runs.db`` in the working directory,
-    ``sqlite:////abs/runs.db`` is absolute. ``None`` for other URLs."""
-    if not url.startswith("sqlite:///"):
-        return None
-    raw = urllib.parse.unquote(url[len("sqlite:///") :].partition("?")[0])
-    if not raw or raw == ":memory:":
-        return None
-    return Path(raw)
+    exactly as the workflow SDK's ``store_url`` writes it. A malformed URL (``sqlite:/x.db``) is
+    refused with one line naming the accepted forms, never taken for a path."""
+    return store_url(value)
 
 
 STANDALONE = False
@@ -112,6 +96,8 @@ def configure_logging(verbosity: int) -> None:
     if not STANDALONE:
         return
     import structlog
+
+    from ._render import neutralise
 
     def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
         return {k: neutralise(v) if isinstance(v, str) else v for k, v in event.items()}
@@ -167,6 +153,8 @@ async def open_runs(cfg: Settings, *, write: bool = False) -> AsyncIterator[Asyn
     existing runs, so a mistyped ``--store`` path says so instead of showing nothing — nor is
     an empty file made into a store: a store is never 0 bytes, even with its writes still in
     the WAL, and a read-only open refuses one too)."""
+    from lifecycle._runs import AsyncRuns  # the store loads only when used
+
     store: str | RunStore = cfg.store if cfg.store is not None else default_store_url()
     options: dict[str, Any] = {}
     if isinstance(store, str):
@@ -200,6 +188,8 @@ async def open_runs(cfg: Settings, *, write: bool = False) -> AsyncIterator[Asyn
 
 def run_async(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run a coroutine function to completion on asyncio (the SQLite store needs asyncio)."""
+    import anyio  # not needed to show help
+
     return anyio.run(fn, *args, backend="asyncio")
 
 

@@ -202,8 +202,10 @@ def job_runs(
 
     async def load() -> list[RunSummary]:
         async with open_runs(cfg) as runs:
-            await find_job(runs, name)
-            return await job_of(runs, name, start_time=since, end_time=until, limit=limit)
+            rows = await job_of(runs, name, start_time=since, end_time=until, limit=limit)
+            if not rows:
+                await find_job(runs, name, limit=1)  # no such job: say so
+            return rows
 
     rows = run_async(load)
     if wants_json(as_json):

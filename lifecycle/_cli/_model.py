@@ -18,12 +18,13 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import msgspec
 
 from lifecycle import events as ev
 from lifecycle._errors import UnknownRun
 from lifecycle._runs import AsyncRuns
-from lifecycle._stores import RunSummary
+from lifecycle._stores import RunGroup, RunSummary
 from lifecycle._views import RunView, run_stream
 
 __all__ = [
@@ -139,9 +140,10 @@ async def job_of(runs: AsyncRuns, name: str, **filters: Any) -> list[RunSummary]
     return await runs.list(name="", dialect=name[1:], **filters)
 
 
-async def find_job(runs: AsyncRuns, name: str) -> list[RunSummary]:
-    """Every run of job ``name``, newest first. Raises ``UnknownRun`` when there is none."""
-    rows = await job_of(runs, name)
+async def find_job(runs: AsyncRuns, name: str, *, limit: int | None = None) -> list[RunSummary]:
+    """The runs of job ``name`` (at most ``limit``), newest first. Raises ``UnknownRun`` when
+    there is none."""
+    rows = await job_of(runs, name, limit=limit)
     if not rows:
         raise UnknownRun(
             f"no job named {name!r} in {runs.store.url} (`lifecycle job ls` lists the jobs)"
@@ -152,7 +154,7 @@ async def find_job(runs: AsyncRuns, name: str) -> list[RunSummary]:
 async def run_of_job(runs: AsyncRuns, name: str, run_id: int | None) -> RunView:
     """Run ``run_id`` of job ``name`` (its latest run when ``None``). Raises ``UnknownRun``."""
     if run_id is None:
-        run_id = (await find_job(runs, name))[0].run_id
+        run_id = (await find_job(runs, name, limit=1))[0].run_id
         return await runs.get(run_id)
     view = await runs.get(run_id)
     if name not in (view.name, f"@{view.dialect}" if not view.name else view.name):
@@ -215,22 +217,41 @@ def _history(rows: Sequence[RunSummary]) -> list[HistoryEntry]:
 
 
 async def job_rows(runs: AsyncRuns) -> list[JobRow]:
-    """Every job with its latest run and history, by name."""
-    groups: dict[str, list[RunSummary]] = {}
-    for row in await runs.list():
-        groups.setdefault(job_key(row), []).append(row)
+    """Every job with its latest run and history, by name. Reads the read model's groups
+    (one indexed aggregate), the last ``HISTORY`` runs of each job (queued at once), and the
+    ``Requested`` facts of the latest runs (one read) — never every run: it answers about as
+    fast over 100,000 runs as over 100."""
+    jobs: dict[str, list[RunGroup]] = {}
+    for group in await runs.store.run_groups():
+        jobs.setdefault(group.name or f"@{group.dialect}", []).append(group)
+    recent: dict[str, list[RunSummary]] = {}
+
+    async def last_runs(name: str, groups: list[RunGroup]) -> None:
+        rows: list[RunSummary] = []
+        for g in groups:  # two only for a job called "@dialect" beside that dialect's unnamed
+            rows += await runs.list(
+                name=g.name, dialect=None if g.name else g.dialect, limit=HISTORY
+            )
+        if rows:  # else its runs went between the two reads
+            rows.sort(key=lambda r: r.run_id, reverse=True)
+            recent[name] = rows[:HISTORY]
+
+    async with anyio.create_task_group() as tg:  # the store's queue stays full: no idle hops
+        for name, groups in jobs.items():
+            tg.start_soon(last_runs, name, groups)
+    heads = await runs.store.read([run_stream(rows[0].run_id) for rows in recent.values()])
+    tasks = {r.stream: len(r.event.containers) for r in heads if isinstance(r.event, ev.Requested)}
     out = []
-    for name in sorted(groups, key=lambda n: (n.startswith("@"), n.casefold(), n)):
-        rows = groups[name]
+    for name in sorted(recent, key=lambda n: (n.startswith("@"), n.casefold(), n)):
+        rows = recent[name]
         latest = rows[0]
-        req = await requested(runs, latest.run_id)
         out.append(
             JobRow(
                 name=name,
                 dialect=latest.dialect,
                 operation=latest.operation,
-                tasks=len(req.containers),
-                runs=len(rows),
+                tasks=tasks.get(run_stream(latest.run_id), 0),
+                runs=sum(g.runs for g in jobs[name]),
                 state=latest.state,
                 outcome=latest.outcome,
                 terminal=latest.terminal,

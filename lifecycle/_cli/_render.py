@@ -19,8 +19,6 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
@@ -190,6 +188,8 @@ def fmt_duration(start: _dt.datetime | None, end: _dt.datetime | None) -> str:
 def print_json(value: Any, *, lines: bool = False) -> None:
     """``value`` as JSON on stdout: indented, or one compact document per item when ``lines``
     (JSON Lines, for streams). Datetimes are RFC 3339 in UTC."""
+    import msgspec  # ~40 ms: not for `--help`
+
     out = sys.stdout
     if lines:
         items: Iterable[Any] = value

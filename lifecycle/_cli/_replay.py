@@ -60,7 +60,14 @@ def export(output: str | None, after: int) -> None:
 
     cfg = settings()
     source = _source(cfg)
-    count = run_async(lambda: export_log(source, output, after=after))
+    if output not in (None, "-"):
+        folder = Path(output).expanduser().parent
+        if not folder.is_dir():
+            raise CliError(f"cannot write {output}: the folder {folder} does not exist")
+    try:
+        count = run_async(lambda: export_log(source, output, after=after))
+    except OSError as exc:  # the target, not the temporary file written first
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from exc
     if output not in (None, "-"):
         console(stderr=True).print(safe(f"exported {count} records to {output}"))
 
@@ -88,9 +95,11 @@ def replay(file: str, dialect: str | None, at: int | None, as_json: bool) -> Non
 
     if dialect is not None:
         find_dialect(dialect)  # an unknown name fails before the file is read
-    if "://" not in file and file != "-" and not _exists(file):
-        raise click.BadParameter(f"{file!r} does not exist", param_hint="FILE")
-    report = replay_log(file, dialect, at)
+    store = _store_url_of(file)
+    if store is not None:
+        report = run_async(_replay_store, store, dialect, at)
+    else:
+        report = replay_log(file, dialect, at)
     if as_json or settings().json:
         print_json(report)
     else:
@@ -99,8 +108,46 @@ def replay(file: str, dialect: str | None, at: int | None, as_json: bool) -> Non
         raise click.exceptions.Exit(1)
 
 
-def _exists(path: str) -> bool:
-    return Path(path).is_file()
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+
+
+def _store_url_of(file: str) -> str | None:
+    """The store ``FILE`` names — a store URL, or a path to a SQLite file (told by its header,
+    as ``--store`` takes plain paths) — or ``None`` for a JSON Lines file or ``-``. Raises
+    ``CliError`` for a path that is missing or not a file."""
+    if file == "-":
+        return None
+    if "://" in file or file.startswith(("memory:", "sqlite:")):
+        url = normalise_store_url(file)
+        path = sqlite_path(url)
+        if path is not None and not path.is_file():
+            raise CliError(f"no store at {path}")
+        return url
+    path = Path(file).expanduser()
+    if path.is_dir():
+        raise CliError(
+            f"{file} is a directory: replay reads a JSON Lines file (`lifecycle export` "
+            "writes one), `-` for standard input, a store URL, or a SQLite store's file"
+        )
+    if not path.exists():
+        raise CliError(f"{file} does not exist")
+    if not path.is_file():
+        raise CliError(f"{file} is not a file")
+    with path.open("rb") as head:
+        if head.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
+            return normalise_store_url(str(path))
+    return None
+
+
+async def _replay_store(url: str, dialect: str | None, at: int | None) -> ReplayReport:
+    """Replay a store opened read-only: replaying never writes, nor migrates a store."""
+    from lifecycle._replay import areplay
+    from lifecycle._stores import open_store
+
+    options = {"readonly": True} if url.startswith("sqlite:") else {}
+    async with open_store(url, **options) as store:
+        return await areplay(store, dialect, at)
 
 
 def _render(report: ReplayReport) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._base import (
+    CliError,
     Settings,
     configure_logging,
     default_store_url,
@@ -71,10 +72,20 @@ def _load_file(path: Path, module: str | None = None) -> ModuleType:
     sys.modules[name] = loaded
     try:
         spec.loader.exec_module(loaded)
-    except BaseException:
+    except BaseException as exc:
         sys.modules.pop(name, None)
+        if isinstance(exc, Exception):
+            raise _cannot_load(str(path), exc) from exc
         raise
     return loaded
+
+
+def _cannot_load(what: str, exc: Exception) -> CliError:
+    """One line for user code that failed to load: what, the error, and where it was raised."""
+    from lifecycle._workflow._dag import where
+
+    message = " ".join(str(exc).split()) or "(no message)"
+    return CliError(f"cannot load {what}: {type(exc).__name__}: {message}{where(exc)}")
 
 
 def load_recorded(recorded: dict[str, Any]) -> None:
@@ -92,6 +103,8 @@ def load_recorded(recorded: dict[str, Any]) -> None:
     except ImportError:
         if file and Path(file).is_file():
             _load_file(Path(file), module)
+    except Exception as exc:
+        raise _cannot_load(module, exc) from exc
 
 
 def _workflows_of(module: ModuleType) -> dict[str, WorkflowFunction]:
@@ -138,8 +151,12 @@ def _resolve(target: str, store: str | RunStore) -> WorkflowFunction:
             sys.path.insert(0, str(Path.cwd()))  # as `python -m` would
         try:
             module = importlib.import_module(head)
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not head.startswith(exc.name):
+                raise _cannot_load(head, exc) from exc  # the module imports something missing
             raise click.BadParameter(f"cannot import {head}: {exc}", param_hint="TARGET") from exc
+        except Exception as exc:
+            raise _cannot_load(head, exc) from exc
         return _pick(module, name, head)
     return _from_store(target, store)
 

@@ -13,7 +13,16 @@ from typing import Any
 
 from lifecycle._errors import StoreError
 
-from ._base import EventStore, Lease, RebuildProgress, RunStore, RunSummary, SummaryFold, Write
+from ._base import (
+    EventStore,
+    Lease,
+    RebuildProgress,
+    RunGroup,
+    RunStore,
+    RunSummary,
+    SummaryFold,
+    Write,
+)
 from ._memory import MemoryStore
 
 __all__ = [
@@ -21,6 +30,7 @@ __all__ = [
     "Lease",
     "MemoryStore",
     "RebuildProgress",
+    "RunGroup",
     "RunStore",
     "RunSummary",
     "SummaryFold",

@@ -40,6 +40,7 @@ __all__ = [
     "EventStore",
     "Lease",
     "RebuildProgress",
+    "RunGroup",
     "RunStore",
     "RunSummary",
     "SummaryFold",
@@ -119,6 +120,17 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def id(self) -> int:
         return self.run_id
+
+
+class RunGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """Runs of the read model grouped as jobs are (``lifecycle job ls``): by name, and runs
+    without a name by dialect. ``dialect`` is that of the newest run of the group, whose id is
+    ``last_run_id``; ``runs`` counts the group."""
+
+    name: str
+    dialect: str
+    runs: int
+    last_run_id: int
 
 
 class SummaryFold(Protocol):
@@ -251,6 +263,31 @@ class RunStore(EventStore):
     ) -> list[RunSummary]:
         """Runs from the read model, newest first (by run id); ``start_time``/``end_time``
         bound, inclusively, when the run was created (either may be omitted; naive = UTC)."""
+
+    async def run_groups(self) -> list[RunGroup]:
+        """Every group of runs (see :class:`RunGroup`), by name then dialect. This default
+        lists every run; a backend with an index answers it without loading the rows."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        dialects: dict[str, tuple[int, str]] = {}  # name -> (newest run id, its dialect)
+        for s in await self.list_runs():
+            key = (s.name, "" if s.name else s.dialect)
+            group = groups.setdefault(key, [0, 0])
+            group[0] += 1
+            group[1] = max(group[1], s.run_id)
+            if s.run_id >= dialects.get(s.name, (0, ""))[0]:
+                dialects[s.name] = (s.run_id, s.dialect)
+        return sorted(
+            (
+                RunGroup(
+                    name=name,
+                    dialect=dialect or dialects[name][1],
+                    runs=runs,
+                    last_run_id=last,
+                )
+                for (name, dialect), (runs, last) in groups.items()
+            ),
+            key=lambda g: (g.name, g.dialect),
+        )
 
     @abstractmethod
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:

@@ -23,9 +23,11 @@ import contextvars
 import functools
 import hashlib
 import inspect
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Generic, ParamSpec, TypeVar, overload
 
 from ._errors import WorkflowError
@@ -40,6 +42,7 @@ __all__ = [
     "WorkflowError",
     "build_dag",
     "task",
+    "where",
 ]
 
 P = ParamSpec("P")
@@ -72,7 +75,7 @@ class Task(Generic[P, R]):
             raise TypeError(f"@task() decorates a function, not {fn!r}")
         self.fn = fn
         self.name = _check_name(name or fn.__name__, "task name")
-        self.timeout = timeout
+        self.timeout = _check_timeout(timeout, self.name)
         self.memory_limit = parse_memory(memory_limit)
         self.env = dict(env or {})
         functools.update_wrapper(self, fn)
@@ -133,6 +136,22 @@ def task(
         return Task(f, name=name, timeout=timeout, memory_limit=memory_limit, env=env)
 
     return decorate
+
+
+def _check_timeout(timeout: float | None, task: str) -> float | None:
+    """A timeout in seconds, checked where the task is defined rather than when it runs."""
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not timeout > 0
+    ):
+        raise WorkflowError(
+            f"task {task!r}: timeout must be a positive number of seconds, not {timeout!r}"
+        )
+    return timeout
 
 
 def _check_name(name: str, what: str) -> str:
@@ -324,6 +343,49 @@ def _refs(value: Any, found: list[str]) -> Any:
     return value
 
 
+def _check_unique(workflow: str, calls: list[TaskCall]) -> None:
+    """Two calls may not share a name: the same task called twice without ``.alias()``, or an
+    alias given twice (or one equal to another call's task name). The error says which."""
+    by_name: dict[str, list[TaskCall]] = {}
+    for call in calls:
+        by_name.setdefault(call.name, []).append(call)
+    clashes = {n: group for n, group in by_name.items() if len(group) > 1}
+    if not clashes:
+        return
+    first, group = next(iter(clashes.items()))
+    also = list(clashes)[1:]
+    tail = f" (also used more than once: {', '.join(map(repr, also))})" if also else ""
+    if all(call.name == call.task.name for call in group):
+        raise WorkflowError(
+            f"task {first!r} is called {len(group)} times in workflow {workflow!r}: give each "
+            f"call a distinct name with .alias(), e.g. {first}(...).alias('{first}_2'){tail}"
+        )
+    users = ", ".join(
+        f"task {call.task.name!r}" + (" (its own name)" if call.name == call.task.name else "")
+        for call in group
+    )
+    raise WorkflowError(
+        f"alias {first!r} is used by {len(group)} task calls in workflow {workflow!r}: {users}; "
+        f"give each call a distinct alias{tail}"
+    )
+
+
+def where(exc: BaseException) -> str:
+    """`` (file.py, line N)``: where in the user's code ``exc`` was raised (the innermost frame
+    outside this package and the import machinery), or ``""``."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return ""  # its message says where already
+    package = Path(__file__).resolve().parents[1]
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<") and package not in Path(filename).resolve().parents:
+            found = f" ({Path(filename).name}, line {tb.tb_lineno})"
+        tb = tb.tb_next
+    return found
+
+
 def build_dag(name: str, body: Callable[[], Any], *, function: str = "", file: str = "") -> Dag:
     """Run a workflow body with task calls recorded, and check and freeze what it built.
 
@@ -336,26 +398,18 @@ def build_dag(name: str, body: Callable[[], Any], *, function: str = "", file: s
     token = _BUILDER.set(builder)
     try:
         body()
+    except WorkflowError:
+        raise
+    except Exception as exc:  # the user's code: said in one line, where it raised
+        raise WorkflowError(
+            f"workflow {name!r}: its body raised {type(exc).__name__}: {exc}{where(exc)}"
+        ) from exc
     finally:
         _BUILDER.reset(token)
         builder.done = True
     if not builder.calls:
         raise WorkflowError(f"workflow {name!r} calls no @task function: there is nothing to run")
-    counts: dict[str, int] = {}
-    for call in builder.calls:
-        counts[call.name] = counts.get(call.name, 0) + 1
-    duplicates = [n for n, c in counts.items() if c > 1]
-    if duplicates:
-        first = duplicates[0]
-        raise WorkflowError(
-            f"task {first!r} is called {counts[first]} times in workflow {name!r}: give each "
-            f"call a distinct name with .alias(), e.g. {first}(...).alias('{first}_2')"
-            + (
-                f" (also duplicated: {', '.join(map(repr, duplicates[1:]))})"
-                if duplicates[1:]
-                else ""
-            )
-        )
+    _check_unique(name, builder.calls)
     tasks: dict[str, TaskSpec] = {}
     for call in builder.calls:
         found: list[str] = []

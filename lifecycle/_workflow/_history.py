@@ -41,6 +41,15 @@ T = TypeVar("T")
 OPERATION = "workflow"
 """The operation of every workflow run (the agreed layout the CLI reads)."""
 
+_WRITES: dict[str, int] = {}
+"""How many times this process has written runs of each workflow (by name): a
+:class:`Workflow`'s cached history is stale once this has moved since it was fetched."""
+
+
+def note_write(name: str) -> None:
+    """Record that runs of workflow ``name`` were written (created, rerun, ended) here."""
+    _WRITES[name] = _WRITES.get(name, 0) + 1
+
 
 class Environment(enum.Enum):
     """Datatailr's environments. Accepted for compatibility with the seed's code: a local store
@@ -253,6 +262,7 @@ class Workflow:
         self.environment = environment
         self.store = store
         self._runs: list[dict[str, Any]] | None = None
+        self._runs_at = -1  # _WRITES[name] when _runs was fetched
         self._current: list[str] | None = None
         if get_existing and not self._call(lambda w: w.exists()):
             raise WorkflowError(
@@ -281,9 +291,12 @@ class Workflow:
         ``end_time`` (datetimes, UTC), ``job_version``, ``original_run_id`` (and ``warning``,
         ``reason``). Only runs whose start time falls within ``[start_time, end_time]``; either
         bound may be omitted. The history is fetched on the first call and cached on this
-        instance; ``refresh=True`` fetches it again (new runs, new states)."""
-        if self._runs is None or refresh:
+        instance until this process writes runs of the workflow (a run, a rerun); ``refresh=True``
+        fetches it again (e.g. for runs written by another process)."""
+        written = _WRITES.get(self.name, 0)
+        if self._runs is None or refresh or self._runs_at != written:
             self._runs = self._call(lambda w: w.runs())
+            self._runs_at = written
         start, end = _utc(start_time), _utc(end_time)
         return [
             dict(r)

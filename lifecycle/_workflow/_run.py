@@ -17,7 +17,7 @@ from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView, run_stream
 
 from ._dag import Dag, Ref, TaskSpec, WorkflowError
-from ._history import OPERATION
+from ._history import OPERATION, note_write
 from ._process import workflow_adapter
 from ._progress import Progress
 from ._rerun import Reuse, select
@@ -90,6 +90,7 @@ async def execute(
             tg.cancel_scope.cancel()
         return final
     finally:
+        note_write(dag.name)  # a Workflow's cached history is stale now
         await engine.aclose()
         if owned and isinstance(chosen, Adapter):
             await chosen.aclose()

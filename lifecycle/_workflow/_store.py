@@ -19,7 +19,9 @@ Every ``store=`` argument of the workflow SDK accepts:
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from typing import Any, TypeAlias, TypeVar
 import anyio.from_thread
 
 from lifecycle._runs import AsyncRuns, Runs
+from lifecycle._store_url import store_url as _store_url
 from lifecycle._stores import RunStore
 
 __all__ = [
@@ -50,11 +53,9 @@ StoreLike: TypeAlias = "str | os.PathLike[str] | RunStore | AsyncRuns | Runs | N
 
 
 def store_url(value: str | os.PathLike[str]) -> str:
-    """A store URL from a URL or a plain path (``runs.db`` → ``sqlite:///…/runs.db``)."""
-    text = os.fspath(value)
-    if "://" in text or text in {"memory:", "memory://"}:
-        return text
-    return "sqlite:///" + urllib.parse.quote(str(Path(text).expanduser().resolve()))
+    """A store URL from a URL or a plain path (``runs.db`` → ``sqlite:///…/runs.db``). Raises
+    ``StoreError`` for a malformed URL such as ``sqlite:/x.db`` (never taken for a path)."""
+    return _store_url(os.fspath(value))
 
 
 def default_store_url() -> str:
@@ -95,10 +96,11 @@ async def open_runs(store: StoreLike) -> AsyncIterator[AsyncRuns]:
 
 
 def call_blocking(store: StoreLike, fn: Callable[[AsyncRuns], Awaitable[T]]) -> T:
-    """Run ``await fn(runs)`` to completion from blocking code, on an event loop in a worker
-    thread (so it also works where a loop is already running, as in Jupyter). A :class:`Runs`
-    lends its own loop; anything else gets a fresh asyncio loop for the call (aiosqlite is
-    asyncio-only)."""
+    """Run ``await fn(runs)`` to completion from blocking code. A :class:`Runs` lends its own
+    loop. Otherwise a fresh asyncio loop (aiosqlite is asyncio-only) runs the call: in this
+    thread when no event loop runs here — so Ctrl-C cancels the call inside the loop, every
+    store is closed before the loop is, and ``KeyboardInterrupt`` is raised afterwards — and
+    in a worker thread where a loop is running already, as in Jupyter."""
 
     async def main() -> T:
         async with open_runs(store) as runs:
@@ -109,5 +111,18 @@ def call_blocking(store: StoreLike, fn: Callable[[AsyncRuns], Awaitable[T]]) -> 
         if portal is None:
             raise RuntimeError("use Runs as a context manager: with Runs(url) as runs: ...")
         return portal.call(main)  # type: ignore[no-any-return]
+    if not _loop_running():
+        return anyio.run(main, backend="asyncio")
     with anyio.from_thread.start_blocking_portal("asyncio") as new_portal:
         return new_portal.call(main)
+
+
+def _loop_running() -> bool:
+    """Whether this thread is inside an event loop (where ``anyio.run`` cannot start one)."""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    return trio is not None and bool(trio.lowlevel.in_trio_run())

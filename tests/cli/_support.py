@@ -61,7 +61,11 @@ def command() -> list[str]:
 
 
 def cli(
-    *args: str, store: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    store: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path = REPO,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``lifecycle ARGS`` in a subprocess (wide, colourless unless ``env`` says otherwise)."""
     environ = {
@@ -79,7 +83,7 @@ def cli(
         text=True,
         encoding="utf-8",
         env=environ,
-        cwd=REPO,
+        cwd=cwd,
         timeout=timeout,
         check=False,
     )

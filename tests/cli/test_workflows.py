@@ -132,9 +132,14 @@ def test_abort_stops_a_workflow_running_in_another_process(tmp_path: Path) -> No
                 cwd=REPO,
             ) as follower:
                 try:
+                    # the follower tails the run before it is aborted (`abort` starts faster)
+                    assert follower.stdout is not None
+                    first = follower.stdout.readline()
+                    assert "tick" in first, first
                     aborted = cli("abort", str(run_id), store=url)
                     assert aborted.returncode == 0, aborted.stderr
                     followed, notes = follower.communicate(timeout=30)
+                    followed = first + followed
                 finally:
                     follower.kill()
             out, err = running.communicate(timeout=30)
@@ -143,6 +148,6 @@ def test_abort_stops_a_workflow_running_in_another_process(tmp_path: Path) -> No
     assert running.returncode == 1, err  # the run did not complete
     assert "Stopped" in out
     assert follower.returncode == 1
-    assert "tick 0" in followed
+    assert "tick 0" in followed, (followed, notes)
     assert notes.rstrip().splitlines()[-1].startswith(f"run {run_id}  Stopped ")
     assert _state(url, "cli-slow") == (run_id, "Stopped", {"tick": "Stopped"})

@@ -61,8 +61,53 @@ def test_alias_clashing_with_another_call_is_a_duplicate() -> None:
         get_number()
         add(1, 2).alias("get_number")
 
-    with pytest.raises(WorkflowError, match="'get_number'"):
+    with pytest.raises(WorkflowError) as raised:
         clash.build()
+    assert str(raised.value).startswith(
+        "alias 'get_number' is used by 2 task calls in workflow 'clash': "
+        "task 'get_number' (its own name), task 'add'"
+    )
+
+
+def test_alias_used_twice_is_named_as_an_alias() -> None:
+    """It used to say "task 'x' is called 2 times", though no task is called x."""
+
+    @workflow(name="twice")
+    def twice() -> None:
+        add(1, 2).alias("x")
+        get_number().alias("x")
+
+    with pytest.raises(WorkflowError) as raised:
+        twice.build()
+    message = str(raised.value)
+    assert message.startswith(
+        "alias 'x' is used by 2 task calls in workflow 'twice': task 'add', task 'get_number'"
+    )
+    assert "is called" not in message
+
+
+def test_a_body_that_raises_is_a_workflow_error_saying_where() -> None:
+    @workflow(name="boom")
+    def boom() -> None:
+        get_number()
+        raise RuntimeError("no such table")
+
+    with pytest.raises(WorkflowError) as raised:
+        boom.build()
+    assert str(raised.value).startswith(
+        "workflow 'boom': its body raised RuntimeError: no such table (test_dag.py, line "
+    )
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize("timeout", [-5, 0, float("nan"), float("inf"), True, "10"])
+def test_task_timeout_is_checked_where_the_task_is_defined(timeout: object) -> None:
+    def slow() -> None: ...
+
+    with pytest.raises(WorkflowError, match=r"task 'slow': timeout must be a positive number"):
+        task(timeout=timeout)(slow)  # type: ignore[call-overload]
+
+    assert task(timeout=0.5)(lambda: None).timeout == 0.5
 
 
 def test_nested_containers_and_keywords_are_edges() -> None:

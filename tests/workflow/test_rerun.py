@@ -43,6 +43,20 @@ def test_default_rerun_reexecutes_failed_and_downstream(store: MemoryStore) -> N
     assert states(wf, third["run_id"])["report"] == ("Completed", None)
 
 
+def test_runs_after_rerun_is_not_stale(store: MemoryStore) -> None:
+    """``runs()`` caches the history on the instance; a rerun (a write of this workflow's runs)
+    used to leave that cache as it was, so the new run was missing."""
+    first = flaky_pipeline(local_run=True, store=store, progress=False)
+    wf = Workflow(name="flaky_pipeline", get_existing=True, store=store)
+    assert [r["run_id"] for r in wf.runs()] == [first.run_id]
+    tasks.FLAKY["fail"] = False
+    again = wf.rerun(first.run_id, progress=False)
+    listed = wf.runs()
+    assert [r["run_id"] for r in listed] == [again["run_id"], first.run_id]
+    assert listed[0]["state"] == "Completed" and listed[0]["original_run_id"] == first.run_id
+    assert wf.runs() == listed  # and cached again until the next write
+
+
 def test_rerun_from_task_and_full(store: MemoryStore) -> None:
     tasks.FLAKY["fail"] = False
     first = flaky_pipeline(local_run=True, store=store, progress=False)
