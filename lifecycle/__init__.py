@@ -34,6 +34,7 @@ from ._errors import StoreError as StoreError
 from ._errors import StreamClosed as StreamClosed
 from ._errors import UnknownDialect as UnknownDialect
 from ._errors import UnknownRun as UnknownRun
+from ._processes import process_identity as process_identity
 from ._replay import Divergence as Divergence
 from ._replay import ReplayReport as ReplayReport
 from ._replay import areplay as areplay
@@ -125,6 +126,7 @@ __all__ = [
     "load_dialect",
     "load_result",
     "open_store",
+    "process_identity",
     "read_log",
     "rebuild_summaries",
     "register_dialect",

@@ -25,7 +25,7 @@ import signal
 from pathlib import Path
 from typing import Final, NamedTuple
 
-__all__ = ["ProcessId", "identify", "kill_leftovers", "leftovers", "parse_identity"]
+__all__ = ["ProcessId", "kill_leftovers", "leftovers", "parse_identity", "process_identity"]
 
 _PROC: Final = Path("/proc")
 
@@ -73,7 +73,7 @@ def _here() -> tuple[str, str] | None:
     return boot, pid_ns
 
 
-def identify(pid: int) -> str | None:
+def process_identity(pid: int) -> str | None:
     """The identity of running process ``pid`` (``None`` off Linux or if it is gone)."""
     here, stat = _here(), _stat(pid)
     if here is None or stat is None:
@@ -82,7 +82,7 @@ def identify(pid: int) -> str | None:
 
 
 def parse_identity(identity: str) -> ProcessId | None:
-    """The parts of an identity made by :func:`identify` (``None`` for anything else)."""
+    """The parts of an identity made by :func:`process_identity` (``None`` for anything else)."""
     parts = identity.split(":")
     if len(parts) != 5 or parts[0] != "linux":
         return None

@@ -5,29 +5,33 @@ its own process group), with stdin closed and the container's ``env`` added to t
 environment (plus ``LIFECYCLE_RUN_ID`` and ``LIFECYCLE_CONTAINER``). Both pipes are drained in a
 task group; every line becomes a ``LogRecorded`` on stream ``stdout`` / ``stderr`` (level
 ``info``: a stream has no levels; invalid UTF-8 is replaced, long lines are split, nothing is
-dropped).
+dropped). ``ExecutionStarted(process=...)`` records the process's identity (pid and start time,
+``lifecycle.process_identity``).
 
-Endings: exit code 0 → ``ExecutionSucceeded``; non-zero → ``ExecutionFailed(exit_code)``;
-``OutOfMemory`` when the process ran out of memory — ``MemoryError`` / ``std::bad_alloc`` /
-"Cannot allocate memory" / "out of memory" among the last lines of stderr, or a ``SIGKILL`` the
-adapter did not send (the kernel's OOM killer). A command that cannot be found or started ends
-``ExecutionFailed`` with the OS error in the log.
+Endings: exit code 0 → ``ExecutionSucceeded``; non-zero → ``ExecutionFailed(exit_code)``; a
+death by signal → ``ExecutionFailed("killed by SIGTERM", exit_code=-15)``. ``OutOfMemory`` only
+on evidence (``_oom``): ``MemoryError`` / ``std::bad_alloc`` / "Cannot allocate memory" / "out
+of memory" among the last lines of stderr, or a ``SIGKILL`` while the kernel's count of OOM kills
+went up (the OOM killer). A ``SIGKILL`` from anyone else is ``killed by SIGKILL``. A command that
+cannot be found or started ends ``ExecutionFailed`` with the OS error in the log.
 
 ``memory_limit`` becomes ``RLIMIT_AS`` (address space; ``ulimit -v`` in a ``/bin/sh`` that then
-``exec``\\ s the command, so the limit holds for the command and its children). It is a Linux
-mechanism; other systems may ignore it.
+``exec``\\ s the command, so the limit holds for the command and its children): allocations past
+it fail, which Python reports as ``MemoryError``. It is a Linux mechanism; other systems may
+ignore it.
 
 Stopping (abort, timeout, a cancelled engine): ``SIGTERM`` to the whole process group, ``SIGKILL``
 to it after ``grace`` seconds. When the main process exits on its own, what is left of its group
-is killed too: no orphans. (A child that starts a session of its own escapes the group; and an
-engine killed with ``SIGKILL`` cannot clean up — its runs end ``engine_lost``.)
+is killed too. When the engine itself dies — even by ``SIGKILL`` — each container's watchdog
+(``_watchdog``) kills its group at once; what escaped it, the engine that reconciles the lost run
+kills by the recorded identity. No orphans, but for a child that starts a session of its own
+(``setsid``): it leaves the container's group and session, and nothing here can tell it apart.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,16 +42,15 @@ from typing import Final, Literal
 import anyio
 import anyio.abc
 
-from lifecycle import Adapter, ContainerSpec, Finished, Report
+from lifecycle import Adapter, ContainerSpec, Finished, Report, process_identity
 from lifecycle import events as ev
 
 from ._lines import MAX_LINE, ByteLines
+from ._oom import oom_kills, said_out_of_memory
+from ._watchdog import Watchdog
 
 __all__ = ["SubprocessAdapter"]
 
-OOM_MARKERS: Final = re.compile(
-    r"MemoryError|std::bad_alloc|Cannot allocate memory|out of memory", re.IGNORECASE
-)
 _TAIL: Final = 30
 _DRAIN_AFTER_EXIT: Final = 2.0
 
@@ -87,21 +90,31 @@ class SubprocessAdapter(Adapter):
             kib = max(1, spec.memory_limit // 1024)
             argv = ["/bin/sh", "-c", f'ulimit -v {kib} && exec "$@"', "sh", *argv]
         try:
-            process = await anyio.open_process(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                start_new_session=True,
-            )
+            watchdog = await Watchdog.start()
         except OSError as exc:
-            return await self._cannot_start(spec, exc, report)
-        async with process:
-            return await self._supervise(spec, process, report)
+            return await self._cannot_start(spec, exc, report, what="its watchdog (/bin/sh)")
+        try:
+            try:
+                process = await anyio.open_process(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                return await self._cannot_start(spec, exc, report)
+            watchdog.watch(process.pid)  # no await since the start: the engine may die anytime
+            async with process:
+                return await self._supervise(spec, process, report)
+        finally:
+            await watchdog.release()
 
-    async def _cannot_start(self, spec: ContainerSpec, exc: OSError, report: Report) -> Finished:
-        text = f"cannot start {list(spec.command or ())!r}: {exc}"
+    async def _cannot_start(
+        self, spec: ContainerSpec, exc: OSError, report: Report, what: str = ""
+    ) -> Finished:
+        text = f"cannot start {what or repr(list(spec.command or ()))}: {exc}"
         await report(ev.LogRecorded(level="error", stream="system", text=text))
         exit_code = 127 if isinstance(exc, FileNotFoundError) else 126
         return Finished(ev.ExecutionFailed(error=text, exit_code=exit_code))
@@ -112,13 +125,14 @@ class SubprocessAdapter(Adapter):
         tail: deque[str] = deque(maxlen=_TAIL)
         drains: list[anyio.CancelScope] = []
         killed = False
+        oom_before = oom_kills()
         async with anyio.create_task_group() as tg:
             assert process.stdout is not None
             assert process.stderr is not None
             tg.start_soon(self._drain, process.stdout, "stdout", report, None, drains)
             tg.start_soon(self._drain, process.stderr, "stderr", report, tail, drains)
             try:
-                await report(ev.ExecutionStarted())
+                await report(ev.ExecutionStarted(process=process_identity(process.pid)))
                 code = await process.wait()
             except BaseException:
                 killed = True
@@ -130,7 +144,9 @@ class SubprocessAdapter(Adapter):
                 if not killed:
                     _killpg(process.pid, signal.SIGKILL)  # leftovers of the group: no orphans
                     self._bound(drains, _DRAIN_AFTER_EXIT)
-        return self._ending(spec, code, tail)
+        oom_after = oom_kills()
+        oom_killed = oom_before is not None and oom_after is not None and oom_after > oom_before
+        return self._ending(spec, code, tail, oom_killed=oom_killed)
 
     @staticmethod
     def _bound(drains: list[anyio.CancelScope], seconds: float) -> None:
@@ -175,12 +191,14 @@ class SubprocessAdapter(Adapter):
         _killpg(process.pid, signal.SIGKILL)
         await process.wait()
 
-    def _ending(self, spec: ContainerSpec, code: int, tail: deque[str]) -> Finished:
+    def _ending(
+        self, spec: ContainerSpec, code: int, tail: deque[str], *, oom_killed: bool
+    ) -> Finished:
+        """The ending of a process that exited with ``code`` (see the module docstring):
+        ``OutOfMemory`` only on evidence — it said so, or the kernel OOM-killed it."""
         if code == 0:
             return Finished(ev.ExecutionSucceeded())
-        if code == -signal.SIGKILL:  # not ours (we were not stopping): the OOM killer
-            return Finished(ev.OutOfMemory(limit_bytes=spec.memory_limit))
-        if any(OOM_MARKERS.search(line) for line in tail):
+        if said_out_of_memory(tail) or (code == -signal.SIGKILL and oom_killed):
             return Finished(ev.OutOfMemory(limit_bytes=spec.memory_limit))
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
