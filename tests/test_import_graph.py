@@ -79,7 +79,8 @@ def _targets(name: str) -> Iterator[str]:
 
 def _imports(name: str) -> set[str]:
     edges = set()
-    for target in _targets(name):
+    for named in _targets(name):
+        target = named
         while target and target not in MODULES:
             target = target.rpartition(".")[0]  # a name inside a module: the module
         if target:

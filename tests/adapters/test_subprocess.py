@@ -55,6 +55,9 @@ GRANDPARENT = (
 """A container that starts a child of its own and prints ``pids PID CHILD``."""
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
 def session(sid: int) -> list[int]:
     """The live processes of session ``sid`` (read from /proc, zombies left out)."""
     found = []
@@ -186,12 +189,12 @@ async def test_the_kernels_oom_kill_is_out_of_memory() -> None:
 
 async def test_execution_started_records_the_process_identity() -> None:
     code = "import os; print(os.getpid())"
-    finished, report = await run(py(code))
+    _, report = await run(py(code))
     (started,) = [f for f in report.facts if isinstance(f, ev.ExecutionStarted)]
     assert started.process is not None
     boot, _ns, pid, start = started.process.split(":")[1:]
     assert int(pid) == int(report.lines("stdout")[0])
-    assert boot == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert boot == BOOT_ID
     assert int(start) > 0
 
 
