@@ -22,8 +22,9 @@ ignore it.
 
 Stopping (abort, timeout, a cancelled engine): ``SIGTERM`` to the whole process group, ``SIGKILL``
 to it after ``grace`` seconds. When the main process exits on its own, what is left of its group
-is killed too. When the engine itself dies — even by ``SIGKILL`` — each container's watchdog
-(``_watchdog``) kills its group at once; what escaped it, the engine that reconciles the lost run
+is killed too. When the engine itself dies — even by ``SIGKILL`` — the adapter's watchdog
+(``_watchdog``, one process per adapter, let go by ``aclose``) kills every container it still
+runs, with what they started, at once; what escaped it, the engine that reconciles the lost run
 kills by the recorded identity. No orphans, but for a child that starts a session of its own
 (``setsid``): it leaves the container's group and session, and nothing here can tell it apart.
 """
@@ -68,8 +69,10 @@ class SubprocessAdapter(Adapter):
     kinds = frozenset({"command"})
 
     def __init__(self, *, grace: float = 5.0, max_line: int = MAX_LINE) -> None:
+        # ``watchdog``: kills this adapter's containers if the engine dies (``_watchdog``)
         self.grace = grace
         self.max_line = max_line
+        self.watchdog = Watchdog()
 
     async def execute(self, spec: ContainerSpec, report: Report) -> Finished:
         if spec.command is None:
@@ -90,26 +93,38 @@ class SubprocessAdapter(Adapter):
             kib = max(1, spec.memory_limit // 1024)
             argv = ["/bin/sh", "-c", f'ulimit -v {kib} && exec "$@"', "sh", *argv]
         try:
-            watchdog = await Watchdog.start()
+            process = await anyio.open_process(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
         except OSError as exc:
-            return await self._cannot_start(spec, exc, report, what="its watchdog (/bin/sh)")
+            return await self._cannot_start(spec, exc, report)
+        identity = process_identity(process.pid)
+        unwatched = self._watch(identity)  # no await since the start: the engine may die now
         try:
-            try:
-                process = await anyio.open_process(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                return await self._cannot_start(spec, exc, report)
-            watchdog.watch(process.pid)  # no await since the start: the engine may die anytime
             async with process:
-                return await self._supervise(spec, process, report)
+                return await self._supervise(spec, process, report, identity, unwatched)
         finally:
-            await watchdog.release()
+            if unwatched is None and identity is not None:
+                self.watchdog.forget(identity)
+
+    async def aclose(self) -> None:
+        """Let the watchdog go (it exits; it kills nothing once every container is gone)."""
+        self.watchdog.close()
+
+    def _watch(self, identity: str | None) -> str | None:
+        """Put the container in the watchdog's care; ``None`` if that worked, else why not."""
+        if identity is None:
+            return "no process identity on this system"
+        try:
+            self.watchdog.watch(identity)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            return f"the watchdog could not be started: {exc}"
+        return None
 
     async def _cannot_start(
         self, spec: ContainerSpec, exc: OSError, report: Report, what: str = ""
@@ -120,7 +135,12 @@ class SubprocessAdapter(Adapter):
         return Finished(ev.ExecutionFailed(error=text, exit_code=exit_code))
 
     async def _supervise(
-        self, spec: ContainerSpec, process: anyio.abc.Process, report: Report
+        self,
+        spec: ContainerSpec,
+        process: anyio.abc.Process,
+        report: Report,
+        identity: str | None,
+        unwatched: str | None,
     ) -> Finished:
         tail: deque[str] = deque(maxlen=_TAIL)
         drains: list[anyio.CancelScope] = []
@@ -132,7 +152,10 @@ class SubprocessAdapter(Adapter):
             tg.start_soon(self._drain, process.stdout, "stdout", report, None, drains)
             tg.start_soon(self._drain, process.stderr, "stderr", report, tail, drains)
             try:
-                await report(ev.ExecutionStarted(process=process_identity(process.pid)))
+                await report(ev.ExecutionStarted(process=identity))
+                if unwatched is not None:
+                    text = f"not watched (it would outlive a killed engine): {unwatched}"
+                    await report(ev.LogRecorded(level="warning", stream="system", text=text))
                 code = await process.wait()
             except BaseException:
                 killed = True

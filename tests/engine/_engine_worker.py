@@ -1,8 +1,8 @@
 """An engine in a process of its own, for the engine-lost tests: it submits a run whose one
-container runs until it is killed, prints ``{"run_id": N, "pids": [...]}`` once the container is
-running, and waits to be killed. Usage: ``python _engine_worker.py sqlite:///path LEASE_TTL
-[inprocess|subprocess]``; with ``subprocess`` the container is an OS process that starts a child
-of its own, and ``pids`` are theirs (read from its log)."""
+container runs until it is killed, prints ``{"run_id": N, "pids": [...], "watchdog": PID}`` once
+the container is running, and waits to be killed. Usage: ``python _engine_worker.py
+sqlite:///path LEASE_TTL [inprocess|subprocess]``; with ``subprocess`` the container is an OS
+process that starts a child of its own, and ``pids`` are theirs (read from its log)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ async def main(url: str, ttl: float, adapter: str) -> None:
             for r in await runs.history(run.id):
                 if isinstance(r.event, ev.LogRecorded) and r.event.text.startswith("pids "):
                     pids = [int(p) for p in r.event.text.split()[1:]]
-        print(json.dumps({"run_id": run.id, "pids": pids}), flush=True)
+        watchdog = getattr(getattr(engine.adapter, "watchdog", None), "pid", None)
+        print(json.dumps({"run_id": run.id, "pids": pids, "watchdog": watchdog}), flush=True)
         await engine.wait(run.id)
 
 

@@ -59,15 +59,6 @@ async def engine_process(
                 process.kill()
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def kill_all(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(OSError):
@@ -116,11 +107,11 @@ async def test_reconcile_kills_what_the_watchdog_could_not(tmp_path: Path) -> No
     async with engine_process(url, ttl, "subprocess") as (process, started):
         run_id, (leader, child) = started["run_id"], started["pids"]
         try:
-            dogs = [p for p in children(process.pid) if WATCHDOG in cmdline(p)]
-            assert len(dogs) == 1, dogs
-            os.kill(dogs[0], signal.SIGKILL)
+            dog = started["watchdog"]
+            assert WATCHDOG in cmdline(dog)
+            os.kill(dog, signal.SIGKILL)
             with anyio.fail_after(10):
-                while alive(dogs[0]):  # noqa: ASYNC110  (polling another process)
+                while alive(dog):  # noqa: ASYNC110  (polling another process)
                     await anyio.sleep(0.02)
             process.send_signal(signal.SIGKILL)
             await process.wait()
