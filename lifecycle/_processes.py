@@ -20,6 +20,7 @@ Elsewhere than Linux there is no identity (``None``) and nothing to kill by one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 from pathlib import Path
@@ -125,7 +126,15 @@ def kill_leftovers(identity: str) -> list[int]:
     for pid in leftovers(identity):
         try:
             fd = os.pidfd_open(pid)
-        except OSError:  # gone meanwhile, or not ours to see
+        except (AttributeError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.ENOSYS:
+                continue  # gone meanwhile, or not ours to see
+            # no pidfds (Linux < 5.3): check, then kill — the pid could only be reused by a
+            # process that started after the check, in the microseconds between the two
+            if _belongs(_stat(pid), who):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
             continue
         try:
             if _belongs(_stat(pid), who):  # the pidfd pins the process this stat describes
