@@ -12,7 +12,10 @@ are never touched.
 Before it ends a lost run, the reconciler kills what the dead engine left running on this
 machine: the processes of every active container that recorded its identity in
 ``ExecutionStarted(process=...)`` (pid *and* start time, :mod:`lifecycle._processes`). The
-``subprocess`` adapter's watchdog normally did that already, the moment the engine died.
+``subprocess`` adapter's watchdog normally did that already, the moment the engine died. (An
+engine that stalls past its lease — its event loop blocked for ``ttl`` — is taken for dead the
+same way: its run ends, its containers are killed, and it stops its own work when its next
+renewal finds the lease taken.)
 
 How soon (:class:`LeaseTimes`): a dead engine's lease expires at most ``ttl`` after its death (it
 may have renewed just before), and a running engine checks every ``ttl / 4``: its runs are ended
