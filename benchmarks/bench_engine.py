@@ -1,7 +1,7 @@
 """Engine overhead per container.
 
     .venv/bin/python benchmarks/bench_engine.py [--containers 1000] [--parallel 64]
-        [--processes 100] [--repeat 3]
+        [--processes 100] [--repeat 3] [--without-watchdog]
 
 1. ``inprocess`` + a no-op callable, ``--containers`` independent containers in one run, on
    SQLite (``fast`` durability, a fresh file) and on ``memory://``: every container gets its
@@ -11,6 +11,8 @@
 2. ``subprocess`` + ``true``, ``--processes`` containers one after another (``max_parallel=1``)
    against a bare ``subprocess.run(["true"])`` loop timed in the same run: the difference per
    container is the engine's and the adapter's overhead around a process.
+   ``--without-watchdog`` leaves the adapter's watchdog out (``watch``/``forget`` do nothing),
+   to see what it costs: run with and without, same machine, one after the other.
 """
 
 from __future__ import annotations
@@ -75,7 +77,12 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=64)
     parser.add_argument("--processes", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--without-watchdog", action="store_true")
     args = parser.parse_args()
+    if args.without_watchdog:
+        from lifecycle_adapters._watchdog import Watchdog  # noqa: PLC0415
+
+        Watchdog.watch = Watchdog.forget = lambda self, identity: None  # type: ignore[method-assign]
     # an application configures logging (the library never does): keep the figures readable
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
@@ -111,7 +118,8 @@ def main() -> None:
         command=True,
     )
     per = took / m
-    print(f"subprocess, `true`, {m} containers one at a time, sqlite")
+    watchdog = " (watchdog off)" if args.without_watchdog else ""
+    print(f"subprocess, `true`, {m} containers one at a time, sqlite{watchdog}")
     print(f"  bare subprocess.run loop  {bare * 1e6:7.0f} µs/process")
     print(f"  engine                    {per * 1e6:7.0f} µs/container")
     print(f"  overhead                  {(per - bare) * 1e6:7.0f} µs/container ({per / bare:.1f}x)")

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._errors import StreamClosed as StreamClosed
     from ._errors import UnknownDialect as UnknownDialect
     from ._errors import UnknownRun as UnknownRun
+    from ._processes import process_identity as process_identity
     from ._replay import Divergence as Divergence
     from ._replay import ReplayReport as ReplayReport
     from ._replay import areplay as areplay
@@ -105,6 +106,7 @@ _WHERE: dict[str, str] = {
     "StreamClosed": "._errors",
     "UnknownDialect": "._errors",
     "UnknownRun": "._errors",
+    "process_identity": "._processes",
     "Divergence": "._replay",
     "ReplayReport": "._replay",
     "areplay": "._replay",
@@ -212,6 +214,7 @@ __all__ = [
     "load_dialect",
     "load_result",
     "open_store",
+    "process_identity",
     "read_log",
     "rebuild_summaries",
     "register_dialect",

@@ -36,6 +36,7 @@ from ._errors import (
     StreamClosed,
     UnknownRun,
 )
+from ._leases import reconcile as reconcile_leases
 from ._stores import RunStore, RunSummary, Write, open_store
 from ._views import RunFold, RunView, StreamFold, container_stream, run_stream
 
@@ -470,14 +471,12 @@ class AsyncRuns:
             clone.containers[container] = acc
         return clone
 
-    # Added for the engine (issue 4): the logic lives in lifecycle/_engine/_lease.py.
     async def reconcile(self) -> builtins.list[RunView]:
         """End every active run whose engine died — its lease expired — with
         ``InfrastructureFailed(reason="engine_lost")`` on the run and its active containers
-        (Domino: Error). Runs no engine ever leased are left alone. Returns the runs ended."""
-        from ._engine._lease import reconcile  # noqa: PLC0415  (the engine imports this module)
-
-        return await reconcile(self)
+        (Domino: Error), after killing what that engine left running on this machine. Runs no
+        engine ever leased are left alone. Returns the runs ended. (``lifecycle._leases``.)"""
+        return await reconcile_leases(self)
 
     async def abort(self, run_id: int, *, by: str = "user", reason: str = "user") -> RunView:
         """Stop the run and every active container, in one atomic append:

@@ -153,8 +153,13 @@ class ImagePullStarted(Fact, frozen=True, kw_only=True, tag=True):
 # -- execution ------------------------------------------------------------------------------------
 
 
-class ExecutionStarted(Fact, frozen=True, kw_only=True, tag=True):
-    """User code is running."""
+class ExecutionStarted(Fact, frozen=True, kw_only=True, tag=True, omit_defaults=True):
+    """User code is running. ``process``: the identity of the OS process it runs as, when an
+    adapter runs it in one of its own (``linux:BOOT:PIDNS:PID:START``, pid *and* start time),
+    so that the engine reconciling a dead engine's run can kill what was left of it. Left out
+    of the encoding when unset (``omit_defaults``): older logs and most facts look as before."""
+
+    process: str | None = None
 
 
 class LogRecorded(Fact, frozen=True, kw_only=True, tag=True):

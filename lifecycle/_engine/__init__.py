@@ -3,10 +3,13 @@
 ``_spec`` is what users submit (``Container``, ``Upstream``) and what adapters execute
 (``ContainerSpec``); ``_adapter`` the adapter contract and the entry-point lookup; ``_engine``
 the ``Engine``; ``_driver`` one run being driven; ``_writer`` one stream being written;
-``_results`` how return values are stored and read back; ``_lease`` leases and reconciliation.
+``_results`` how return values are stored and read back. Leases and reconciling a dead
+engine's runs live below the engine, in ``lifecycle._leases`` (re-exported here).
 """
 
 from __future__ import annotations
+
+from lifecycle._leases import DEFAULT_LEASE_TTL, reconcile
 
 from ._adapter import (
     ENTRY_POINT_GROUP,
@@ -18,7 +21,6 @@ from ._adapter import (
     load_adapter,
 )
 from ._engine import Engine
-from ._lease import DEFAULT_LEASE_TTL, reconcile
 from ._results import decode_result, encode_result, find_result, load_result
 from ._spec import Container, ContainerSpec, Upstream
 

@@ -5,13 +5,18 @@ through the entry-point group ``lifecycle.adapters`` (name → class); the core 
 An adapter's whole job, for :meth:`Adapter.execute`:
 
 1. start the work described by the :class:`~lifecycle.ContainerSpec`;
-2. ``await report(ExecutionStarted())`` once the user's code is really running, and
-   ``await report(LogRecorded(...))`` for what it prints (``FinishingStarted`` is accepted too);
+2. ``await report(ExecutionStarted())`` once the user's code is really running — with
+   ``process=lifecycle.process_identity(pid)`` when it runs as an OS process leading a session
+   of its own on this machine, so that whoever reconciles the run after this engine died can
+   kill what is left of it — and ``await report(LogRecorded(...))`` for what it prints
+   (``FinishingStarted`` is accepted too);
 3. return a :class:`Finished` with the ending fact — ``ExecutionSucceeded``, ``ExecutionFailed``,
-   ``OutOfMemory`` or ``InfrastructureFailed`` — and, for a callable, its return value;
+   ``OutOfMemory`` (only on evidence that memory ran out, never for a bare ``SIGKILL``) or
+   ``InfrastructureFailed`` — and, for a callable, its return value;
 4. when the calling task is cancelled (abort, timeout), stop the work — terminate, then kill
    after a grace period — and only then let the cancellation propagate. Nothing may be left
-   running.
+   running, not even when the engine's process dies without cleaning up (the ``subprocess``
+   adapter keeps a watchdog process for that).
 
 The engine writes every other fact (the start sequence, results, stops, the run's ending).
 ``lifecycle.testing.check_adapter`` is the conformance suite every adapter runs.

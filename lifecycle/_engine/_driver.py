@@ -31,13 +31,13 @@ from lifecycle import events as ev
 from lifecycle._canonical import START_SEQUENCE, accepted, stop_facts
 from lifecycle._dialects import Dialect
 from lifecycle._errors import LifecycleError, StoreError
+from lifecycle._leases import LeaseTimes, end_run
 from lifecycle._logging import get_logger
 from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView, StreamFold, run_stream
 
 from ._adapter import REPORTABLE, Adapter, Finished
 from ._batch import Batcher
-from ._lease import end_run
 from ._results import decode_result, encode_result, load_result, result_key
 from ._spec import Container, ContainerSpec, Upstream, placeholders, resolve_args
 from ._writer import StreamWriter
@@ -61,7 +61,7 @@ class Settings:
     slots: anyio.Semaphore
     owner: str
     start_timeout: float | None
-    lease_ttl: float
+    lease: LeaseTimes
     flush_interval: float
     watch_interval: float
 
@@ -283,9 +283,9 @@ class RunDriver:
                     slot.scope.cancel()
 
     async def _keep_lease(self) -> None:
-        store, ttl = self.runs.store, self.settings.lease_ttl
+        store, ttl = self.runs.store, self.settings.lease.ttl
         while True:
-            await anyio.sleep(ttl / 3)
+            await anyio.sleep(self.settings.lease.renew_every)
             try:
                 ok = await store.acquire_lease(self.run_id, self.settings.owner, ttl)
             except Exception:

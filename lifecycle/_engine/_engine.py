@@ -5,7 +5,8 @@ Two ways to hold an engine, both structured (every task lives in a task group):
 - ``async with lifecycle.Engine(runs, ...) as engine:`` — runs start at ``submit`` and execute in
   the engine's task group; leaving the block waits for them (or, on an exception, ends them
   ``InfrastructureFailed(reason="engine_stopped")``). While it is open the engine also
-  reconciles runs whose engine died, every ``lease_ttl`` seconds.
+  reconciles runs whose engine died, every ``lease_ttl / 4`` seconds: a dead engine's runs end
+  at most ``1.25 × lease_ttl`` after its death (``lifecycle._leases.LeaseTimes``).
 - without ``async with`` (DESIGN §8's snippet): ``submit`` records the run and takes its lease;
   the run executes inside the first ``wait(run_id)`` (or ``execute``), in the caller's task.
   Call ``wait`` soon: a run nobody drives is ended ``engine_lost`` once its lease expires.
@@ -29,13 +30,13 @@ from lifecycle._canonical import START_SEQUENCE
 from lifecycle._dialects import Dialect
 from lifecycle._dialects import dialect as find_dialect
 from lifecycle._errors import InvalidTransition, UnknownRun
+from lifecycle._leases import DEFAULT_LEASE_TTL, LeaseTimes, new_owner, reconcile
 from lifecycle._logging import get_logger
 from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView, StreamFold
 
 from ._adapter import Adapter, load_adapter
 from ._driver import RunDriver, Settings
-from ._lease import DEFAULT_LEASE_TTL, new_owner, reconcile
 from ._results import find_result
 from ._spec import Container, plan
 
@@ -51,7 +52,9 @@ class Engine:
     instance; ``max_parallel`` bounds the containers executing at once across all runs of this
     engine (default: the number of CPUs, at least 4). ``start_timeout`` bounds the time from
     handing a container to the adapter to its ``ExecutionStarted`` (``None``: no bound);
-    ``lease_ttl`` (seconds, ≤ 60) is how soon another engine ends a run of this one if it dies.
+    ``lease_ttl`` (seconds, ≤ 60) bounds how soon another running engine ends a run of this one
+    if it dies: at most ``1.25 × lease_ttl`` later (``lease`` holds the schedule: renewals every
+    ``ttl / 3``, checks every ``ttl / 4``).
 
     Raises ``LifecycleError`` (listing the installed adapters) for an unknown adapter name.
     """
@@ -83,7 +86,7 @@ class Engine:
             slots=anyio.Semaphore(self.max_parallel),
             owner=self.owner,
             start_timeout=start_timeout,
-            lease_ttl=lease_ttl,
+            lease=LeaseTimes(lease_ttl),
             flush_interval=flush_interval,
             watch_interval=watch_interval if watch_interval is not None else runs.poll_interval,
         )
@@ -91,6 +94,11 @@ class Engine:
         self._tg: anyio.abc.TaskGroup | None = None
         self._reconciled = False
         self.log = _log.bind(owner=self.owner, adapter=self.adapter.name)
+
+    @property
+    def lease(self) -> LeaseTimes:
+        """The lease schedule: time to live, renewals, checks, and the lost-engine bound."""
+        return self.settings.lease
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -129,14 +137,14 @@ class Engine:
 
     async def _reconcile_periodically(self) -> None:
         while True:
-            await anyio.sleep(self.settings.lease_ttl)
+            await anyio.sleep(self.settings.lease.check_every)
             await self.reconcile()
 
     async def reconcile(self) -> list[RunView]:
         """End runs whose engine died (lease expired) with ``InfrastructureFailed(engine_lost)``."""
         self._reconciled = True
         try:
-            return await reconcile(self.runs, owner=self.owner)
+            return await reconcile(self.runs, owner=self.owner, ttl=self.settings.lease.ttl)
         except Exception:
             self.log.warning("reconcile failed", exc_info=True)
             return []
@@ -213,7 +221,7 @@ class Engine:
                 return view
             await anyio.sleep(self.runs.poll_interval)
             if any(lease.run_id == run_id for lease in await self.runs.store.leases()):
-                await reconcile(self.runs, owner=self.owner)
+                await reconcile(self.runs, owner=self.owner, ttl=self.settings.lease.ttl)
 
     async def abort(self, run_id: int, *, by: str = "user", reason: str = "user") -> RunView:
         """Stop an active run: its containers' work is cancelled (processes terminated, then
@@ -290,7 +298,7 @@ class Engine:
             original_run_id=original_run_id,
             root_run_id=root_run_id,
         )
-        await self.runs.store.acquire_lease(view.run_id, self.owner, self.settings.lease_ttl)
+        await self.runs.store.acquire_lease(view.run_id, self.owner, self.settings.lease.ttl)
         requested = ev.Requested(
             dialect=d.name,
             operation=view.operation,

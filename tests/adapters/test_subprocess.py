@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -41,6 +44,32 @@ async def run(
     report = Recorder()
     finished = await (adapter or SubprocessAdapter()).execute(spec, report)
     return finished, report
+
+
+GRANDPARENT = (
+    "import os, subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+    "print('pids', os.getpid(), child.pid, flush=True)\n"
+    "time.sleep(600)\n"
+)
+"""A container that starts a child of its own and prints ``pids PID CHILD``."""
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def session(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (read from /proc, zombies left out)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def alive(pid: int) -> bool:
@@ -99,10 +128,74 @@ async def test_memory_limit_becomes_out_of_memory() -> None:
     assert isinstance(finished.fact, ev.ExecutionSucceeded)
 
 
-async def test_sigkill_it_did_not_send_is_out_of_memory() -> None:
-    """What the kernel's OOM killer does: SIGKILL, out of the blue."""
+async def test_sigkill_from_outside_is_a_failure_naming_the_signal() -> None:
+    """Issue 12.5: a kill from outside, no memory limit, no OOM kill: not out of memory."""
+    code = "import os, time\nprint('pid', os.getpid(), flush=True)\ntime.sleep(600)\n"
+    report = Recorder()
+    report.wanted = "pid"
+    finished: list[Finished] = []
+    async with anyio.create_task_group() as tg:
+
+        async def execute() -> None:
+            finished.append(await SubprocessAdapter().execute(py(code), report))
+
+        tg.start_soon(execute)
+        with anyio.fail_after(10):
+            await report.seen.wait()
+        os.kill(int(report.lines("stdout")[0].split()[1]), signal.SIGKILL)
+    assert finished[0].fact == ev.ExecutionFailed(error="killed by SIGKILL", exit_code=-9)
+
+
+async def test_sigkill_it_sends_itself_is_not_out_of_memory() -> None:
     finished, _ = await run(py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    assert finished.fact == ev.ExecutionFailed(error="killed by SIGKILL", exit_code=-9)
+
+
+def _memory_cgroup(tmp: str) -> Path | None:
+    """A cgroup v1 memory group of our own (root only), or ``None``."""
+    base = Path("/sys/fs/cgroup/memory")
+    group = base / f"lifecycle-test-{os.getpid()}-{tmp}"
+    try:
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(64 * 2**20))
+    except OSError:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        return None
+    return group
+
+
+async def test_the_kernels_oom_kill_is_out_of_memory() -> None:
+    """A real OOM kill: the container moves itself into a 64 MiB memory cgroup and touches
+    500 MiB; the kernel's OOM killer sends SIGKILL, and the count of OOM kills goes up."""
+    group = _memory_cgroup(secrets.token_hex(4))
+    if group is None:
+        pytest.skip("needs a writable cgroup v1 memory controller (root) to OOM-kill for real")
+    try:
+        code = "b = bytearray(500 << 20)"
+        command = f"echo $$ > {group}/cgroup.procs && exec {sys.executable} -c '{code}'"
+        spec = ContainerSpec(run_id=1, name="c", command=("/bin/sh", "-c", command))
+        finished, _ = await run(spec)
+    finally:
+        with anyio.fail_after(10):
+            while True:
+                try:
+                    group.rmdir()
+                    break
+                except OSError:  # its last process is still being torn down
+                    await anyio.sleep(0.05)
     assert finished.fact == ev.OutOfMemory(limit_bytes=None)
+
+
+async def test_execution_started_records_the_process_identity() -> None:
+    code = "import os; print(os.getpid())"
+    _, report = await run(py(code))
+    (started,) = [f for f in report.facts if isinstance(f, ev.ExecutionStarted)]
+    assert started.process is not None
+    boot, _ns, pid, start = started.process.split(":")[1:]
+    assert int(pid) == int(report.lines("stdout")[0])
+    assert boot == BOOT_ID
+    assert int(start) > 0
 
 
 async def test_env_is_added() -> None:
@@ -175,3 +268,29 @@ async def test_background_children_are_killed_when_the_main_process_exits() -> N
     with anyio.fail_after(5):
         while alive(pid):  # noqa: ASYNC110  (polling another process / thread)
             await anyio.sleep(0.05)
+
+
+async def test_container_dies_with_an_engine_killed_by_sigkill() -> None:
+    """Issue 12.4: SIGKILL the process running the adapter: its watchdog kills the container's
+    whole group (the container and the child it started) — none is left re-parented to PID 1."""
+    worker = Path(__file__).with_name("_adapter_worker.py")
+    async with await anyio.open_process([sys.executable, str(worker), GRANDPARENT]) as engine:
+        assert engine.stdout is not None
+        line = b""
+        with anyio.fail_after(20):
+            async for chunk in engine.stdout:
+                line += chunk
+                if b"\n" in line:
+                    break
+        leader, child = (int(p) for p in line.split()[1:3])
+        assert session(leader) == sorted([leader, child])
+        engine.send_signal(signal.SIGKILL)
+        await engine.wait()
+    try:
+        with anyio.fail_after(10):
+            while session(leader):  # noqa: ASYNC110  (polling other processes)
+                await anyio.sleep(0.02)
+    finally:  # a failing test leaves nothing behind either
+        for pid in session(leader):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -4,13 +4,19 @@ killed with SIGKILL, is in ``test_engine_processes.py``: it needs SQLite.)"""
 
 from __future__ import annotations
 
+import itertools
+
 import anyio
 import pytest
+from trio.testing import MockClock
 
 import lifecycle
+from lifecycle import MemoryStore
 from lifecycle import events as ev
 from lifecycle._canonical import START_SEQUENCE
 from lifecycle._engine import Container, Engine, reconcile
+from lifecycle._leases import LeaseTimes
+from lifecycle._stores import Lease
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +100,56 @@ async def test_engine_that_loses_its_lease_stops_its_work(runs: lifecycle.AsyncR
     view = await runs.get(run.id)
     assert view.state == "Stopped"  # the engine wrote nothing after losing the lease
     assert [lease.owner for lease in await runs.store.leases()] == ["reconciler"]
+
+
+class _WatchedStore(MemoryStore):
+    """Notes, on the event loop's clock, each lease check (``leases``) and each lease taken or
+    renewed (``acquire_lease``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks: list[float] = []
+        self.renewals: list[float] = []
+
+    async def leases(self) -> list[Lease]:
+        self.checks.append(anyio.current_time())
+        return await super().leases()
+
+    async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
+        self.renewals.append(anyio.current_time())
+        return await super().acquire_lease(run_id, owner, ttl)
+
+
+def _gaps(times: list[float]) -> set[float]:
+    return {round(b - a, 6) for a, b in itertools.pairwise(times)}
+
+
+@pytest.mark.parametrize(
+    "anyio_backend",
+    [pytest.param(("trio", {"clock": MockClock(autojump_threshold=0)}), id="trio-virtual-clock")],
+)
+async def test_checks_and_renewals_follow_the_lease_schedule() -> None:
+    """Issue 12.8: an engine renews its leases every ttl/3 and looks for lost ones every ttl/4,
+    so a dead engine's run ends at most 1.25 x ttl after the death (its lease expires at most
+    ttl after it, the next check comes at most ttl/4 later). Checked on a virtual clock: the
+    schedule, not wall time."""
+    ttl = 12.0
+    assert LeaseTimes(ttl) == LeaseTimes(ttl=12.0)
+    assert (LeaseTimes(ttl).renew_every, LeaseTimes(ttl).check_every) == (4.0, 3.0)
+    assert LeaseTimes(ttl).worst_case == 15.0 <= 1.5 * ttl
+    store = _WatchedStore()
+    gate = anyio.Event()
+    async with (
+        lifecycle.AsyncRuns(store) as runs,
+        Engine(runs, adapter="inprocess", lease_ttl=ttl) as engine,
+    ):
+        assert engine.lease == LeaseTimes(ttl)
+        await anyio.sleep(0.5)
+        run = await engine.submit("domino", containers=[Container("a", call=gate.wait)])
+        await anyio.sleep(10 * ttl)
+        gate.set()
+        assert (await engine.wait(run.id)).state == "Succeeded"
+    assert len(store.checks) >= 40
+    assert _gaps(store.checks) == {3.0}
+    assert len(store.renewals) >= 30
+    assert _gaps(store.renewals) == {4.0}
