@@ -5,6 +5,9 @@ and wrong for a library embedded in one. So :func:`get_logger` decides on first 
 application has configured structlog (``structlog.is_configured()``), log through that; if not,
 log through the standard library's ``logging.getLogger(name)``, which an unconfigured
 application shows only from WARNING up, on standard error. Context binds the same either way.
+
+structlog itself is imported on the first log call, not with this module: the run service and the
+leases import this module, and ``lifecycle job --help`` must not pay ~0.2 s for structlog.
 """
 
 from __future__ import annotations
@@ -12,15 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import structlog
-
 __all__ = ["get_logger"]
-
-_FALLBACK_PROCESSORS: list[Any] = [
-    structlog.stdlib.filter_by_level,
-    structlog.processors.format_exc_info,
-    structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
-]
 
 
 class LibraryLogger:
@@ -38,12 +33,18 @@ class LibraryLogger:
 
     def _logger(self) -> Any:
         if self._bound is None:
+            import structlog  # noqa: PLC0415  (see the module docstring)
+
             if structlog.is_configured():
                 base = structlog.get_logger(self._name)
             else:
                 base = structlog.wrap_logger(
                     logging.getLogger(self._name),
-                    processors=_FALLBACK_PROCESSORS,
+                    processors=[
+                        structlog.stdlib.filter_by_level,
+                        structlog.processors.format_exc_info,
+                        structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+                    ],
                     wrapper_class=structlog.stdlib.BoundLogger,
                 )
             self._bound = base.bind(**self._context)
