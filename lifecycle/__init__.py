@@ -28,6 +28,7 @@ from ._errors import ConcurrencyError as ConcurrencyError
 from ._errors import CorruptLog as CorruptLog
 from ._errors import IdempotencyConflict as IdempotencyConflict
 from ._errors import InvalidDialect as InvalidDialect
+from ._errors import InvalidFact as InvalidFact
 from ._errors import InvalidTransition as InvalidTransition
 from ._errors import LifecycleError as LifecycleError
 from ._errors import StoreError as StoreError
@@ -88,6 +89,7 @@ __all__ = [
     "Finished",
     "IdempotencyConflict",
     "InvalidDialect",
+    "InvalidFact",
     "InvalidTransition",
     "LifecycleError",
     "MemoryStore",

@@ -201,7 +201,8 @@ class AsyncRuns:
         first = await self._load(run_id, fresh=False)
         streams = self._streams(first)
         seen = RunFold(first.dialect, run_id)
-        position = 0
+        position = 0  # of this run's last record
+        head = 0  # of the whole log, as last seen: the next wait is for something past it
         while True:
             for record in await self.store.read(streams, after=position):
                 seen.apply(record)
@@ -209,8 +210,11 @@ class AsyncRuns:
                 yield record
             if seen.terminal:
                 return
+            # Wait past the head, not past this run's last record: other runs' later records
+            # would make that wait return at once, for ever (a busy loop).
+            head = max(head, position)
             with anyio.move_on_after(self.poll_interval):
-                await self.store.wait(position)
+                head = await self.store.wait(head)
 
     # -- writing ----------------------------------------------------------------------------------
 
