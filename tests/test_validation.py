@@ -75,7 +75,8 @@ async def test_record_many_writes_nothing_when_one_fact_is_bad(url: str, tmp_pat
 
 async def test_create_refuses_params_a_store_cannot_read_back(url: str, tmp_path: Path) -> None:
     async with lifecycle.AsyncRuns(url) as runs:
-        for params in ({1: "int key"}, {"big": 2**70}, {"obj": object()}):
+        unreadable: list[dict[Any, Any]] = [{1: "int key"}, {"big": 2**70}, {"obj": object()}]
+        for params in unreadable:
             with pytest.raises(lifecycle.InvalidFact, match="Requested") as caught:
                 await runs.create("domino", params=params)
             assert caught.value.field in ("params", "")
@@ -90,7 +91,7 @@ async def test_direct_append_refuses_and_writes_nothing(url: str, tmp_path: Path
 
     async with lifecycle.open_store(url) as store:
         await store.append([Write(stream="s", events=(ev.LogRecorded(text="ok"),))])
-        for fact in (ev.LogRecorded(text=b"x"), Mine(), "not a fact"):
+        for fact in (ev.LogRecorded(text=b"x"), Mine(), "not a fact"):  # type: ignore[arg-type]
             with pytest.raises(lifecycle.InvalidFact, match="nothing was written"):
                 await store.append(
                     [

@@ -49,7 +49,7 @@ def _bad_facts() -> list[tuple[Any, str, str]]:
         (ev.LogRecorded(stream="nowhere"), "LogRecorded", "stream"),  # type: ignore[arg-type]
         (ev.ExecutionFailed(exit_code="1"), "ExecutionFailed", "exit_code"),  # type: ignore[arg-type]
         (ev.OutOfMemory(limit_bytes=True), "OutOfMemory", "limit_bytes"),
-        (ev.Requested(dialect="x", params={1: "int key"}), "Requested", "params"),
+        (ev.Requested(dialect="x", params={1: "int key"}), "Requested", "params"),  # type: ignore[dict-item]
         (ev.Requested(dialect="x", containers=("a", 2)), "Requested", "containers"),  # type: ignore[arg-type]
         (ev.ScheduleArmed(due_at="tomorrow"), "ScheduleArmed", "due_at"),  # type: ignore[arg-type]
         (ev.Requested(dialect="x", params={"big": 2**70}), "Requested", ""),
