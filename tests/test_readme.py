@@ -106,7 +106,7 @@ def test_every_block_is_checked() -> None:
 def test_the_error_tree_names_every_error() -> None:
     (tree,) = [b.body for b in blocks() if b.body.startswith("LifecycleError\n")]
     named = set(re.findall(r"\b([A-Z]\w+)\b", tree))
-    errors = {n for n in lifecycle._errors.__all__}
+    errors = set(lifecycle._errors.__all__)
     assert errors <= named, f"the README's error tree misses {sorted(errors - named)}"
 
 
@@ -249,9 +249,10 @@ def normalize(lines: list[str]) -> list[str]:
     source lines are, and so the column alignment."""
     out = []
     for line in lines:
+        said = line
         for pattern, replacement in _VARIABLE:
-            line = pattern.sub(replacement, line)
-        out.append(line.strip())
+            said = pattern.sub(replacement, said)
+        out.append(said.strip())
     return out
 
 
@@ -276,10 +277,9 @@ def update() -> None:
     for name in sessions():
         with tempfile.TemporaryDirectory() as tmp:
             outputs = run_session(name, Path(tmp))
-        for step, got in zip(steps(name), outputs, strict=True):
-            if normalize(got) == normalize(step.shown):
-                got = step.shown  # only what changed is rewritten
-            shown = "".join(f"{line}\n" for line in got)
+        for step, printed in zip(steps(name), outputs, strict=True):
+            same = normalize(printed) == normalize(step.shown)
+            shown = "".join(f"{line}\n" for line in (step.shown if same else printed))
             bodies[step.block.start] = bodies.get(step.block.start, "") + (
                 f"{_PROMPT}{step.command}\n{shown}"
             )
