@@ -23,7 +23,8 @@ store written elsewhere gets the same checks without calling them):
 
 - ``append``: every fact is validated against its declared field types (``InvalidFact``, nothing
   written); a ``Write`` needs a non-empty ``stream`` (``ValueError``), an ``expected_version``
-  that is ``None`` or an ``int`` ≥ 0 (``ValueError``), ``str`` event ids (``TypeError``). ``[]`` and
+  that is ``None`` or an ``int`` ≥ 0 (``ValueError``), ``str`` event ids (``TypeError``);
+  ``summaries`` rows with their declared field types (``TypeError``). ``[]`` and
   writes without events append nothing (an empty write only checks its expected version). A
   stream may be named by several writes of one append; each expected version is checked against
   the version the stream had *before* the append.
@@ -69,6 +70,7 @@ __all__ = [
     "check_streams",
     "fold_pages",
     "resolve_retry",
+    "validate_summaries",
     "validate_writes",
 ]
 
@@ -206,18 +208,21 @@ def _guarded(fn: _Method) -> _Method:
 
 def _guard_append(fn: _Method) -> _Method:
     @functools.wraps(fn)
-    async def append(self: EventStore, writes: Sequence[Write], *args: Any, **kw: Any) -> Any:
-        validate_writes(writes)
-        return await fn(self, writes, *args, **kw)
+    async def append(self: EventStore, *args: Any, **kw: Any) -> Any:
+        validate_writes(args[0] if args else kw.get("writes", ()))
+        summaries = kw.get("summaries")
+        if summaries:
+            validate_summaries(summaries)
+        return await fn(self, *args, **kw)
 
     return _guarded(append)
 
 
 def _guard_read(fn: _Method) -> _Method:
     @functools.wraps(fn)
-    async def read(self: EventStore, streams: Sequence[str], *args: Any, **kw: Any) -> Any:
-        check_streams(streams)
-        return await fn(self, streams, *args, **kw)
+    async def read(self: EventStore, *args: Any, **kw: Any) -> Any:
+        check_streams(args[0] if args else kw.get("streams", ()))
+        return await fn(self, *args, **kw)
 
     return _guarded(read)
 
@@ -425,6 +430,24 @@ def validate_writes(writes: Sequence[Write]) -> None:
             for event_id in w.event_ids:
                 if not isinstance(event_id, str):
                     raise TypeError(f"{stream}: event ids must be str, not {event_id!r}")
+
+
+_summary_encoder: Final = msgspec.msgpack.Encoder()
+_summary_decoder: Final = msgspec.msgpack.Decoder(RunSummary)
+
+
+def validate_summaries(summaries: Sequence[RunSummary]) -> None:
+    """Refuse read-model rows whose fields do not have their declared types (``TypeError``
+    naming the run and the field): a row with a ``str`` run id would break every listing."""
+    for row in summaries:
+        if not isinstance(row, RunSummary):
+            raise TypeError(f"summaries takes RunSummary rows, not {type(row).__name__}")
+        try:
+            _summary_decoder.decode(_summary_encoder.encode(row))
+        except (msgspec.ValidationError, msgspec.EncodeError, TypeError, ValueError) as exc:
+            raise TypeError(
+                f"RunSummary of run {row.run_id!r}: {exc}; nothing was written"
+            ) from None
 
 
 def check_limit(limit: int | None, call: str) -> None:

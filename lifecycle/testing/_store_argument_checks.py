@@ -13,7 +13,7 @@ from typing import Any
 
 from lifecycle import events as ev
 from lifecycle._errors import ConcurrencyError, InvalidFact
-from lifecycle._stores import RunStore, Write
+from lifecycle._stores import RunStore, RunSummary, Write
 
 from ._store_support import (
     T0,
@@ -61,12 +61,17 @@ def _bad_facts() -> list[tuple[Any, str, str]]:
 
 
 async def _refused(
-    store: RunStore, writes: Sequence[Write], error: type[Exception], what: str
+    store: RunStore,
+    writes: Sequence[Write],
+    error: type[Exception],
+    what: str,
+    summaries: Sequence[RunSummary] = (),
 ) -> Exception:
-    """The append raises ``error`` and leaves the log as it was."""
+    """The append raises ``error`` and leaves the log (and the read model) as it was."""
     before = await store.read_all()
+    rows = await store.list_runs()
     try:
-        got = await store.append(writes)
+        got = await store.append(writes, summaries=summaries)
     except error as exc:
         caught: Exception = exc
     except Exception as exc:
@@ -76,6 +81,7 @@ async def _refused(
     else:
         raise AssertionError(f"{what}: accepted ({len(got)} records); {error.__name__} is due")
     assert_records(await store.read_all(), before, f"{what}: a refused append wrote to the log")
+    assert await store.list_runs() == rows, f"{what}: a refused append changed the read model"
     return caught
 
 
@@ -205,7 +211,8 @@ async def check_wait_past(make_store: MakeStore) -> None:
 @_check("write_arguments")
 async def check_write_arguments(make_store: MakeStore) -> None:
     """A ``Write`` with an empty stream name, an expected version that is negative or not an
-    int, or an event id that is not a ``str`` is refused and writes nothing; an append may name
+    int, or an event id that is not a ``str``, or a ``RunSummary`` whose fields do not have their
+    types, is refused and writes nothing; an append may name
     a stream in several writes, each expected version checked against the version the stream
     had before the append."""
     async with fresh_store(make_store, "writes") as store:
@@ -219,6 +226,8 @@ async def check_write_arguments(make_store: MakeStore) -> None:
             await _refused(store, [bad], ValueError, f"expected_version={expected!r}")
         ids = Write(stream="b", events=(log("x"),), event_ids=(7,))  # type: ignore[arg-type]
         await _refused(store, [beside, ids], TypeError, "event_ids=(7,)")
+        row = summary(1, name="n", created=T0, state=3)  # type: ignore[arg-type]
+        await _refused(store, [beside], TypeError, "a RunSummary with an int state", [row])
         await _refused(
             store,
             [Write(stream="a", events=(log("x"),), expected_version=5)],
