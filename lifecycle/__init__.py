@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ._errors import CorruptLog as CorruptLog
     from ._errors import IdempotencyConflict as IdempotencyConflict
     from ._errors import InvalidDialect as InvalidDialect
+    from ._errors import InvalidFact as InvalidFact
     from ._errors import InvalidTransition as InvalidTransition
     from ._errors import LifecycleError as LifecycleError
     from ._errors import StoreError as StoreError
@@ -100,6 +101,7 @@ _WHERE: dict[str, str] = {
     "CorruptLog": "._errors",
     "IdempotencyConflict": "._errors",
     "InvalidDialect": "._errors",
+    "InvalidFact": "._errors",
     "InvalidTransition": "._errors",
     "LifecycleError": "._errors",
     "StoreError": "._errors",
@@ -177,6 +179,7 @@ __all__ = [
     "Finished",
     "IdempotencyConflict",
     "InvalidDialect",
+    "InvalidFact",
     "InvalidTransition",
     "LifecycleError",
     "MemoryStore",

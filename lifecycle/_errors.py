@@ -8,6 +8,7 @@
      │    └── IdempotencyConflict   some, not all, of a batch's event ids were already stored
      ├── UnknownRun             no run (or container of it) by that id / name
      ├── UnknownDialect         no dialect registered under that name
+     ├── InvalidFact            a fact whose fields do not have their declared types (not written)
      ├── CorruptLog             a replay or import input line that cannot be read
      └── StoreError             the store itself failed (full disk, read-only file, not our file)
 
@@ -22,6 +23,7 @@ __all__ = [
     "CorruptLog",
     "IdempotencyConflict",
     "InvalidDialect",
+    "InvalidFact",
     "InvalidTransition",
     "LifecycleError",
     "StoreError",
@@ -94,6 +96,20 @@ class UnknownRun(LifecycleError):
 
 class UnknownDialect(LifecycleError):
     """No dialect registered under that name."""
+
+
+class InvalidFact(LifecycleError):
+    """A fact that does not match its declared field types (msgspec Structs do not check them
+    when built), or that cannot be stored at all: ``fact`` (its type name), ``field`` (the
+    field, with a path inside it when nested: ``params``, ``text``; ``""`` when the whole fact
+    is wrong) and ``why``. Raised before anything is written, by every store and every write
+    path, so a store never keeps a fact it could not read back."""
+
+    def __init__(self, fact: str, field: str, why: str, *, stream: str | None = None) -> None:
+        self.fact, self.field, self.why, self.stream = fact, field, why, stream
+        where = f" on {stream!r}" if stream is not None else ""
+        what = f"{fact}.{field}" if field else fact
+        super().__init__(f"{what}{where}: {why}; nothing was written")
 
 
 class CorruptLog(LifecycleError):

@@ -21,6 +21,8 @@ from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
 
+from lifecycle._errors import InvalidFact
+
 __all__ = [
     "BuildFailed",
     "BuildStarted",
@@ -57,6 +59,7 @@ __all__ = [
     "new_event_ids",
     "register_upcaster",
     "upcast",
+    "validate",
 ]
 
 
@@ -336,6 +339,41 @@ def upcast(raw: dict[str, Any]) -> FactType:
 def encode_fact(fact: Fact) -> bytes:
     """The fact as msgpack (the storage format)."""
     return _msgpack_encoder.encode(fact)
+
+
+def validate(fact: object, *, stream: str | None = None) -> bytes:
+    """Check that ``fact`` is a fact of this vocabulary whose fields have their declared types,
+    and return its storage encoding (msgpack). Raises :class:`~lifecycle.InvalidFact` naming
+    the fact and the field otherwise.
+
+    msgspec Structs do not validate when they are built (``LogRecorded(text=b"...")`` is
+    accepted), and a fact written that way could never be read back: every store calls this on
+    every fact before writing it. It is the storage round trip itself — encode, then decode with
+    the typed decoder — so what passes is exactly what a read accepts (~0.3-0.7 µs a fact).
+    """
+    if not isinstance(fact, Fact):
+        raise InvalidFact(type(fact).__name__, "", "not a lifecycle fact", stream=stream)
+    name = type(fact).__name__
+    try:
+        data = _msgpack_encoder.encode(fact)
+        _msgpack_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise InvalidFact(name, _field(str(exc)), str(exc), stream=stream) from None
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+        # Cannot be encoded at all: an object in ``params``, a lone surrogate, a huge int.
+        raise InvalidFact(name, "", f"cannot be stored: {exc}", stream=stream) from None
+    return data
+
+
+def _field(message: str) -> str:
+    """The field a msgspec validation message points at (``... - at `$.params[...]` `` →
+    ``params``); ``type`` for a tag no decoder knows (a subclass of :class:`Fact` that is not in
+    :data:`FactType`)."""
+    _, at, path = message.rpartition("`$.")
+    if not at:
+        return ""
+    field = path.rstrip("`").split("[", 1)[0].split(".", 1)[0]
+    return field
 
 
 def decode_fact(data: bytes) -> FactType:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import lifecycle
 from lifecycle import events as ev
 from lifecycle._canonical import START_SEQUENCE
+from lifecycle._stores import Write
 
 pytestmark = pytest.mark.anyio
 
@@ -187,6 +188,58 @@ async def test_follow_tails_until_terminal() -> None:
                 await runs.record(run.id, ev.ExecutionSucceeded())
         assert seen.count("Requested") == 2 and seen[-1] == "ExecutionSucceeded"
         assert len(seen) == 7
+
+
+class _CountingWaits(lifecycle.MemoryStore):
+    """A memory store that counts ``wait`` calls (how often a follower woke up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    async def wait(self, after: int) -> int:
+        self.waits += 1
+        return await super().wait(after)
+
+
+async def test_follow_sleeps_while_other_runs_move_on() -> None:
+    """#11.4: once another run had appended later facts, follow() looped on a wait that returned
+    at once (it waited past its own run's last position, not the head): 100% CPU, and on
+    memory:// with no checkpoint in the loop a cancel scope never took effect."""
+    store = _CountingWaits()
+    async with lifecycle.AsyncRuns(store, poll_interval=30) as runs:
+        quiet = await runs.create("qualytics", operation="scan")
+        busy = await runs.create("qualytics", operation="scan")
+        await runs.record(busy.id, [ev.ExecutionStarted(), ev.LogRecorded(text="later")])
+        seen: list[str] = []
+        with anyio.move_on_after(0.3) as scope:  # it must get cancelled: follow never ends here
+            async for record in runs.follow(quiet.id):
+                seen.append(type(record.event).__name__)
+        assert scope.cancelled_caught and seen == ["Requested"]
+        assert store.waits <= 2, f"follow() woke {store.waits} times with nothing new for it"
+        # and it still sees what comes next for its run, without waiting for the poll interval
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+
+                async def tail() -> None:
+                    async for record in runs.follow(quiet.id):
+                        seen.append(type(record.event).__name__)
+
+                tg.start_soon(tail)
+                await anyio.sleep(0.05)
+                await runs.record(busy.id, ev.LogRecorded(text="more, elsewhere"))
+                await runs.record(quiet.id, [ev.ExecutionStarted(), ev.ExecutionSucceeded()])
+        assert seen[-2:] == ["ExecutionStarted", "ExecutionSucceeded"]
+
+
+async def test_memory_wait_is_a_checkpoint_when_the_head_is_past() -> None:
+    """A loop over ``wait`` on memory:// must stay cancellable even when it never blocks."""
+    store = lifecycle.MemoryStore()
+    await store.append([Write(stream="s", events=(ev.LogRecorded(text="x"),))])
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await store.wait(0)
+    assert scope.cancelled_caught
 
 
 async def test_concurrent_writers_decide_from_fresh_state() -> None:

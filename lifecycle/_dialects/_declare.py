@@ -79,6 +79,12 @@ class Transition:
     any_source: bool = False  # declared with source "*": drawn once, from "any active state"
 
 
+def _is_name(value: object) -> bool:
+    """A name of a dialect, state or operation: a non-blank ``str`` without surrounding spaces
+    (``""`` or ``" "`` would be accepted by everything downstream and shown as nothing)."""
+    return isinstance(value, str) and bool(value) and value == value.strip()
+
+
 def _names(value: str | Iterable[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -106,13 +112,17 @@ class Dialect:
         aggregation: Aggregation = "fail",
         description: str = "",
     ) -> None:
+        if not _is_name(name):
+            raise InvalidDialect(
+                f"a dialect's name must be a non-blank str without surrounding spaces: {name!r}"
+            )
         self.name = name
         self.description = description
         self.states: dict[str, State] = {}
         for state in states:
             if not isinstance(state, State):
                 raise InvalidDialect(f"{name}: states must be lifecycle.State, got {state!r}")
-            if not state.name or state.name == START:
+            if not _is_name(state.name) or state.name == START:
                 raise InvalidDialect(f"{name}: {state.name!r} cannot be a state name")
             if state.name in self.states:
                 raise InvalidDialect(f"{name}: state {state.name!r} is declared twice")
@@ -123,6 +133,9 @@ class Dialect:
                 )
             self.states[state.name] = state
         self.operations: tuple[str, ...] | None = tuple(operations) if operations else None
+        for op in (*(operations or ()), *(container_operations or ())):
+            if not _is_name(op):
+                raise InvalidDialect(f"{name}: {op!r} cannot be an operation name")
         self.initial: dict[str, str] = {"*": initial} if isinstance(initial, str) else dict(initial)
         self.containers = containers
         self.container_operations = (

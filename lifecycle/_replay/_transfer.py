@@ -34,7 +34,7 @@ import anyio.to_thread
 import msgspec
 
 from lifecycle import events as ev
-from lifecycle._errors import ConcurrencyError, CorruptLog
+from lifecycle._errors import ConcurrencyError, CorruptLog, InvalidFact
 from lifecycle._runs import summary_of
 from lifecycle._stores import EventStore, RunStore, Write, open_store
 from lifecycle._views import Projector, container_stream, parse_stream, run_stream
@@ -176,7 +176,19 @@ def _load(path: str | os.PathLike[str]) -> tuple[str, list[ev.Recorded], list[in
         now = _dt.datetime.now(_dt.UTC)
         records = [msgspec.structs.replace(r, recorded_at=now) for r in records]
     _check_unique(reader.name, records, lines)
+    _check_storable(reader.name, records, lines)
     return reader.name, records, lines
+
+
+def _check_storable(name: str, records: Sequence[ev.Recorded], lines: Sequence[int]) -> None:
+    """Every fact can be stored and read back (a JSON line can hold what msgpack cannot: an
+    int past 64 bits in ``params``): the store would refuse it with ``InvalidFact``, here it is
+    the line that is named."""
+    for record, line in zip(records, lines, strict=True):
+        try:
+            ev.validate(record.event)
+        except InvalidFact as exc:
+            raise CorruptLog(name, line, str(exc)) from None
 
 
 def _check_unique(name: str, records: Sequence[ev.Recorded], lines: Sequence[int]) -> None:

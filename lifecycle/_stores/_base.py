@@ -17,6 +17,25 @@ Guarantees every backend gives (``lifecycle.testing.check_event_store`` proves t
 4. **Dense versions** 1..n per stream; a global ``position`` that increases in commit order, so a
    reader that resumes after the last position it saw never skips an event.
 
+Arguments — one answer per domain, the same in every store (``check_event_store`` holds each
+store to it; the interface methods are guarded here, in :meth:`EventStore.__init_subclass__`, so a
+store written elsewhere gets the same checks without calling them):
+
+- ``append``: every fact is validated against its declared field types (``InvalidFact``, nothing
+  written); a ``Write`` needs a non-empty ``stream`` (``ValueError``), an ``expected_version``
+  that is ``None`` or an ``int`` ≥ 0 (``ValueError``), ``str`` event ids (``TypeError``);
+  ``summaries`` rows with their declared field types (``TypeError``). ``[]`` and
+  writes without events append nothing (an empty write only checks its expected version). A
+  stream may be named by several writes of one append; each expected version is checked against
+  the version the stream had *before* the append.
+- ``read``: ``streams`` is a sequence of names, not one ``str`` (``TypeError``); ``[]`` reads
+  nothing; a stream named twice is read once; an unknown stream has no records.
+- ``read_all`` / ``list_runs``: ``limit`` ``None`` is no limit, ``0`` gives ``[]``, a negative
+  one is a ``ValueError``; ``after`` ≤ 0 (for ``read`` too) reads from the start, ``after`` at or
+  past the head gives ``[]``. ``list_runs`` bounds with ``start_time > end_time`` give ``[]``, as
+  do names, states or dialects no run has.
+- ``wait(after)`` with ``after`` below the head returns the head at once (negative: from 0).
+
 Times: every datetime the interface takes (``at``, ``Write.recorded_at``, the ``list_runs``
 bounds, the times of a ``RunSummary``) is UTC when it is naive; every datetime it returns is
 UTC-aware, in UTC (one given in another zone comes back converted).
@@ -25,10 +44,11 @@ UTC-aware, in UTC (one given in another zone comes back converted).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from types import TracebackType
-from typing import Final, Protocol, Self, TypeAlias
+from typing import Any, Final, Protocol, Self, TypeAlias
 
 import msgspec
 
@@ -47,8 +67,12 @@ __all__ = [
     "Write",
     "as_utc",
     "check_expected",
+    "check_limit",
+    "check_streams",
     "fold_pages",
     "resolve_retry",
+    "validate_summaries",
+    "validate_writes",
 ]
 
 REBUILD_PAGE: Final = 10_000
@@ -183,10 +207,74 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: _dt.datetime
 
 
+# -- argument checks every store gets (EventStore.__init_subclass__ wraps its methods) -----------
+
+_Method: TypeAlias = Callable[..., Coroutine[Any, Any, Any]]
+
+
+def _guarded(fn: _Method) -> _Method:
+    """Mark ``fn`` as checked, so a subclass that inherits it does not wrap it again."""
+    fn.__lifecycle_guarded__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _guard_append(fn: _Method) -> _Method:
+    @functools.wraps(fn)
+    async def append(self: EventStore, *args: Any, **kw: Any) -> Any:
+        validate_writes(args[0] if args else kw.get("writes", ()))
+        summaries = kw.get("summaries")
+        if summaries:
+            validate_summaries(summaries)
+        return await fn(self, *args, **kw)
+
+    return _guarded(append)
+
+
+def _guard_read(fn: _Method) -> _Method:
+    @functools.wraps(fn)
+    async def read(self: EventStore, *args: Any, **kw: Any) -> Any:
+        check_streams(args[0] if args else kw.get("streams", ()))
+        return await fn(self, *args, **kw)
+
+    return _guarded(read)
+
+
+def _guard_limit(call: str) -> Callable[[_Method], _Method]:
+    def guard(fn: _Method) -> _Method:
+        @functools.wraps(fn)
+        async def method(self: EventStore, *args: Any, **kw: Any) -> Any:
+            check_limit(kw.get("limit"), call)
+            return await fn(self, *args, **kw)
+
+        return _guarded(method)
+
+    return guard
+
+
+_GUARDS: Final[dict[str, Callable[[_Method], _Method]]] = {
+    "append": _guard_append,
+    "read": _guard_read,
+    "read_all": _guard_limit("read_all"),
+    "list_runs": _guard_limit("list_runs"),
+}
+
+
 class EventStore(ABC):
-    """An append-only log of streams. Use as ``async with store:``; ``aclose`` releases it."""
+    """An append-only log of streams. Use as ``async with store:``; ``aclose`` releases it.
+
+    Every subclass's ``append``, ``read``, ``read_all`` and ``list_runs`` are wrapped, once, by
+    the argument checks of this module (see the module docstring), so no store — built in or
+    not — can be handed a fact it could not read back.
+    """
 
     url: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, guard in _GUARDS.items():
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "__lifecycle_guarded__", False):
+                setattr(cls, name, guard(fn))
 
     @abstractmethod
     async def append(
@@ -353,6 +441,63 @@ class RunStore(EventStore):
 
 
 # -- shared rules, so every backend words its errors the same way ---------------------------------
+
+
+def validate_writes(writes: Sequence[Write]) -> None:
+    """Refuse an append before anything is written: every fact is checked against its declared
+    field types (``InvalidFact`` naming the fact, the field and the stream) and each ``Write``'s
+    own fields (``ValueError``). Runs on every append of every store (the guard of
+    :meth:`EventStore.__init_subclass__`), so it is kept to the storage round trip of each fact
+    and a few type checks."""
+    validate = ev.validate
+    for w in writes:
+        if not isinstance(w, Write):
+            raise TypeError(f"append takes a sequence of Write, not {type(w).__name__}")
+        stream = w.stream
+        if not isinstance(stream, str) or not stream:
+            raise ValueError(f"a Write needs a non-empty stream name, not {stream!r}")
+        expected = w.expected_version
+        if expected is not None and (type(expected) is not int or expected < 0):
+            raise ValueError(
+                f"{stream}: expected_version must be None or an int >= 0, not {expected!r}"
+            )
+        for fact in w.events:
+            validate(fact, stream=stream)
+        if w.event_ids is not None:
+            for event_id in w.event_ids:
+                if not isinstance(event_id, str):
+                    raise TypeError(f"{stream}: event ids must be str, not {event_id!r}")
+
+
+_summary_encoder: Final = msgspec.msgpack.Encoder()
+_summary_decoder: Final = msgspec.msgpack.Decoder(RunSummary)
+
+
+def validate_summaries(summaries: Sequence[RunSummary]) -> None:
+    """Refuse read-model rows whose fields do not have their declared types (``TypeError``
+    naming the run and the field): a row with a ``str`` run id would break every listing."""
+    for row in summaries:
+        if not isinstance(row, RunSummary):
+            raise TypeError(f"summaries takes RunSummary rows, not {type(row).__name__}")
+        try:
+            _summary_decoder.decode(_summary_encoder.encode(row))
+        except (msgspec.ValidationError, msgspec.EncodeError, TypeError, ValueError) as exc:
+            raise TypeError(
+                f"RunSummary of run {row.run_id!r}: {exc}; nothing was written"
+            ) from None
+
+
+def check_limit(limit: int | None, call: str) -> None:
+    """``limit`` is ``None`` (none) or an ``int`` ≥ 0; ``ValueError`` otherwise."""
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise ValueError(f"{call}: limit must be None or an int >= 0, not {limit!r}")
+
+
+def check_streams(streams: Sequence[str]) -> None:
+    """``streams`` is a sequence of stream names — a lone ``str`` is refused (``TypeError``)
+    rather than read as the streams named by its letters."""
+    if isinstance(streams, str | bytes):
+        raise TypeError(f"read takes a sequence of stream names, not one str: [{streams!r}]")
 
 
 def check_expected(stream: str, expected: int | None, actual: int) -> None:

@@ -110,6 +110,9 @@ class MemoryStore(RunStore):
         return self._log[max(after, 0) : end]
 
     async def wait(self, after: int) -> int:
+        # A checkpoint even when the head is already past ``after``: a caller looping on wait
+        # must still be cancellable and let other tasks run.
+        await anyio.lowlevel.checkpoint()
         while len(self._log) <= after:
             if self._changed is None:
                 self._changed = anyio.Event()

@@ -3,11 +3,11 @@
 Each guarantee of :mod:`lifecycle._stores._base` is one check, and a check is an ``async``
 function of ``make_store`` that raises ``AssertionError`` naming itself at the first failure.
 ``STORE_CHECKS`` hold the checks any store must pass (in :mod:`._store_log_checks`,
-:mod:`._store_write_checks` and :mod:`._store_run_checks`, one module per side of the
-interface); ``PROCESS_CHECKS`` (:mod:`._store_processes`) the ones that open the store again —
-after closing it, and from other OS processes, one of which is killed with SIGKILL mid-write.
-The Hypothesis model test is in :mod:`._store_machine`. A backend's tests parametrize over the
-lists, one test id per check::
+:mod:`._store_write_checks`, :mod:`._store_argument_checks` and :mod:`._store_run_checks`,
+one module per side of the interface); ``PROCESS_CHECKS`` (:mod:`._store_processes`) the ones
+that open the store again — after closing it, and from other OS processes, one of which is
+killed with SIGKILL mid-write. The Hypothesis model test is in :mod:`._store_machine`. A
+backend's tests parametrize over the lists, one test id per check::
 
     @pytest.mark.parametrize(("name", "check"), STORE_CHECKS, ids=[n for n, _ in STORE_CHECKS])
     async def test_store(name: str, check: StoreCheck, tmp_path: Path) -> None:
@@ -16,6 +16,7 @@ lists, one test id per check::
 
 from __future__ import annotations
 
+from ._store_argument_checks import ARGUMENT_CHECKS
 from ._store_log_checks import LOG_CHECKS
 from ._store_processes import PROCESS_CHECKS
 from ._store_run_checks import RUN_CHECKS
@@ -31,10 +32,16 @@ __all__ = [
     "check_event_store",
 ]
 
-STORE_CHECKS: list[tuple[str, StoreCheck]] = [*LOG_CHECKS, *WRITE_CHECKS, *RUN_CHECKS]
+STORE_CHECKS: list[tuple[str, StoreCheck]] = [
+    *LOG_CHECKS,
+    *WRITE_CHECKS,
+    *ARGUMENT_CHECKS,
+    *RUN_CHECKS,
+]
 """``(name, check)`` for every check a store must pass in one process, in the order run:
 reading (order, versions, facts, waiting, tailing), writing (expected versions, idempotency,
-atomicity), then the run-service layer (read model, blobs, leases, run ids)."""
+atomicity), the edges of every argument (limits, bad writes, facts that cannot be read
+back), then the run-service layer (read model, blobs, leases, run ids)."""
 
 
 async def check_event_store(make_store: MakeStore, *, processes: bool | None = None) -> None:

@@ -364,3 +364,21 @@ def test_guarded_moves_by_operation() -> None:
     assert d.initial_state("slow") == "Waiting"
     with pytest.raises(lifecycle.InvalidTransition, match="Operations of t: quick, slow"):
         d.initial_state("other")
+
+
+@pytest.mark.parametrize("name", ["", " ", "\t", " mine", "mine ", None, 3])
+def test_a_dialect_needs_a_name(name: Any) -> None:
+    """#11.6: ``Dialect(name="")`` was accepted (and registered, and written into facts)."""
+    with pytest.raises(lifecycle.InvalidDialect, match="a dialect's name must be"):
+        lifecycle.Dialect(name, STATES, transitions=MOVES, initial="Waiting")
+
+
+@pytest.mark.parametrize("name", ["", " ", "Waiting "])
+def test_blank_state_and_operation_names_are_rejected(name: str) -> None:
+    blank = [S(name), *STATES]
+    with pytest.raises(lifecycle.InvalidDialect, match="cannot be a state name"):
+        declare(states=blank)
+    with pytest.raises(lifecycle.InvalidDialect, match="cannot be an operation name"):
+        declare(operations=["run", name], initial={"*": "Waiting"})
+    with pytest.raises(lifecycle.InvalidDialect, match="names fact"):
+        declare(transitions=[*MOVES, {"trigger": name, "source": "Waiting", "dest": "Done"}])

@@ -1,6 +1,6 @@
-"""The README section "Testing your own dialect" runs as written: its TOML
-file and Python snippets become a user's test module, run by pytest in a fresh process with the
-plugin loaded."""
+"""The README's test modules run as written, by pytest in a fresh process with the plugins a user
+has: the section "Testing your own dialect" (its TOML file and Python snippets become a user's
+test module), and "Run it on your own store" (the ``<!-- pytest -->`` block)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,22 @@ def test_the_snippets_run_as_a_user_s_tests(pytester: pytest.Pytester) -> None:
     assert outcomes.get("failed", 0) == 0, result.stdout.str()
     assert "errors" not in outcomes and "error" not in outcomes, result.stdout.str()
     assert outcomes.get("passed", 0) >= 1 + 2 + covering + 1 + 1 + 1
+
+
+def _marked_pytest_blocks() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    return re.findall(r"<!-- pytest -->\n```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_store_checks_snippet_passes_as_written(pytester: pytest.Pytester) -> None:
+    """#11.6: it failed 17 of 34 cases as written — the anyio plugin ran each check on trio too,
+    where the SQLite store cannot run."""
+    from lifecycle.testing import STORE_CHECKS
+
+    (block,) = _marked_pytest_blocks()
+    pytester.makepyfile(test_my_store=block)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()
+    assert "errors" not in outcomes and "error" not in outcomes, result.stdout.str()
+    assert outcomes.get("passed", 0) == len(STORE_CHECKS), result.stdout.str()
