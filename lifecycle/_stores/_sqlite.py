@@ -232,13 +232,18 @@ class SQLiteStore(RunStore):
     def _closed(self) -> StoreError:
         return StoreError(f"{self.url} is not open: use it as `async with store:`")
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T], doing: str) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], doing: str, after: int = 0) -> T:
+        """Run ``fn`` on the reader thread. A damaged file raises ``CorruptLog`` (reading the
+        log after position ``after``); any other failure of SQLite, ``StoreError``."""
         db = self._reader
         if db is None:
             raise self._closed()
         try:
             return await _on_thread(db, fn)
         except sqlite3.Error as exc:
+            if reads.is_damage(exc):
+                why = f"{doing} after position {after} failed: {exc}"
+                raise reads.damaged(self.path, after + 1, why) from exc
             raise self._error(doing, exc, wrote=False) from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], doing: str) -> T:
@@ -445,7 +450,7 @@ class SQLiteStore(RunStore):
             rows = conn.execute(reads.SELECT_READ, (names, after)).fetchall()
             return reads.records_of(conn, rows, self._names, self.path)
 
-        return await self._read(read, "reading streams")
+        return await self._read(read, "reading streams", after)
 
     async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
         def read_all(conn: sqlite3.Connection) -> list[ev.Recorded]:
@@ -455,7 +460,7 @@ class SQLiteStore(RunStore):
             )
             return pages.records_of_columns(columns)
 
-        return await self._read(read_all, "reading the log")
+        return await self._read(read_all, "reading the log", after)
 
     async def _read_range(
         self, *, after: int, upto: int, started: threading.Event | None = None
@@ -472,7 +477,7 @@ class SQLiteStore(RunStore):
                 started.set()
             return pages.read_range(conn, after, upto)
 
-        return await self._read(read_range, "reading the log")
+        return await self._read(read_range, "reading the log", after)
 
     async def _read_names(self, *, after: int = 0) -> tuple[dict[int, str], int]:
         """The names of the streams with an id above ``after``, and the highest id (see
@@ -492,7 +497,7 @@ class SQLiteStore(RunStore):
         def read_columns(conn: sqlite3.Connection) -> pages.Columns:
             return pages.columns_of_rows(conn, after, limit, self._names, self.path, upto=upto)
 
-        return await self._read(read_columns, "reading the log")
+        return await self._read(read_columns, "reading the log", after)
 
     async def wait(self, after: int) -> int:
         while True:

@@ -13,7 +13,15 @@ import msgspec
 
 from lifecycle import events as ev
 
-from ._sqlite_read import SELECT_ALL, decode_rows, learn_names, max_position, upcasting
+from ._sqlite_read import (
+    SELECT_ALL,
+    check_rows,
+    damaged,
+    decode_rows,
+    learn_names,
+    max_position,
+    upcasting,
+)
 from ._sqlite_rows import from_us
 
 __all__ = [
@@ -176,14 +184,16 @@ class Page:
             return None
         try:
             facts = ev.decode_facts(b"\xdd" + count.to_bytes(4, "big") + self.data)
-        except msgspec.DecodeError:
+            stream_ids = _ints.decode(self.stream_ids)
+            times = _ints.decode(self.times)
+        except msgspec.DecodeError:  # ValidationError included: NULLs of a damaged page
             return None
-        if upcasting(facts):
-            return None
+        if upcasting(facts) or self.last_stream not in names or min(stream_ids) < 1:
+            return None  # stream ids are 1, 2, …: one out of them is damage, the rows say where
         return Columns(
             positions,
-            _ints.decode(self.stream_ids),
-            _ints.decode(self.times),
+            stream_ids,
+            times,
             facts,
             names,
             versions=self.versions,
@@ -274,7 +284,19 @@ def columns_of_rows(
         rows = conn.execute(SELECT_ALL, (after, limit)).fetchall()
     else:
         rows = conn.execute(SELECT_RANGE_ROWS, (after, upto)).fetchall()
+    # the positions are dense (see check_rows): these rows must be every one up to `end`
+    end = max_position(conn)
+    if upto is not None:
+        end = min(end, upto)
+    elif limit >= 0:
+        end = min(end, after + limit)
+    check_rows(rows, path, first=after + 1)
+    if len(rows) < end - after:
+        raise damaged(path, after + len(rows) + 1, f"position {after + len(rows) + 1} is missing")
     learn_names(conn, {row[1] for row in rows}, names)
+    if not all(row[1] in names for row in rows):
+        position = next(row[0] for row in rows if row[1] not in names)
+        raise damaged(path, position, f"position {position} names no stream")
     return Columns(
         [row[0] for row in rows],
         [row[1] for row in rows],
@@ -295,13 +317,19 @@ def columns_of(
     row by row (:func:`columns_of_rows`)."""
     ranged = read_range(conn, after, min(after + limit, _NO_LIMIT) if limit >= 0 else _NO_LIMIT)
     page: Page | None = ranged
-    if ranged.count < 0 or ranged.count != len(ranged.positions):
-        page = read_page(conn, after, limit)  # gaps (or too big to gather)
+    if ranged.count < 0:
+        page = read_page(conn, after, limit)  # too big to gather
+    elif ranged.count != len(ranged.positions):
+        page = None  # gaps: rows lost to damage, which the rows say
     columns = None
     if page is not None:
         if page.count > 0:
-            learn_names(conn, set(_ints.decode(page.stream_ids)), names)
-        columns = page.columns(names)
+            try:
+                learn_names(conn, set(_ints.decode(page.stream_ids)), names)
+            except msgspec.DecodeError:
+                page = None  # NULLs of a damaged page: the rows say where
+        if page is not None:
+            columns = page.columns(names)
     return columns if columns is not None else columns_of_rows(conn, after, limit, names, path)
 
 

@@ -16,9 +16,13 @@ from lifecycle._errors import CorruptLog
 from ._sqlite_rows import from_us, json_list
 
 __all__ = [
+    "DAMAGED",
     "SELECT_ALL",
     "SELECT_READ",
+    "check_rows",
+    "damaged",
     "decode_rows",
+    "is_damage",
     "learn_names",
     "max_position",
     "records_of",
@@ -44,22 +48,81 @@ def records_of(
     every fact in one msgspec call when it can."""
     if not rows:
         return []
+    check_rows(rows, path, versions=True)
     learn_names(conn, {row[1] for row in rows}, names)
     facts = decode_rows(rows, path)
     # the facts of one append share their time: convert each distinct one once
     times = {us: from_us(us) for us in {row[4] for row in rows}}
     Recorded = ev.Recorded
-    return [
-        Recorded(
-            stream=names[sid],
-            version=version,
-            position=position,
-            event_id=event_id,
-            recorded_at=times[us],
-            event=fact,
-        )
-        for (position, sid, version, event_id, us, _), fact in zip(rows, facts, strict=True)
-    ]
+    try:
+        return [
+            Recorded(
+                stream=names[sid],
+                version=version,
+                position=position,
+                event_id=event_id,
+                recorded_at=times[us],
+                event=fact,
+            )
+            for (position, sid, version, event_id, us, _), fact in zip(rows, facts, strict=True)
+        ]
+    except KeyError as exc:
+        position = next(row[0] for row in rows if row[1] not in names)
+        raise damaged(path, position, f"position {position} names no stream") from exc
+
+
+DAMAGED: Final = "the store file is damaged"
+"""What every ``CorruptLog`` of a damaged SQLite file says (the CLI's tests look for it)."""
+
+
+def damaged(path: str, position: int, why: str) -> CorruptLog:
+    """The ``CorruptLog`` of a damaged store file, at ``position`` (of the log)."""
+    return CorruptLog(path, position, f"{DAMAGED}: {why}; `lifecycle check` reports the damage")
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the file is damaged (not busy, full, read-only, …): its
+    own verdict (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``), or a text column that is not text."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or str(exc).startswith(
+        "Could not decode to UTF-8"
+    )
+
+
+def check_rows(
+    rows: list[Any], path: str, *, first: int | None = None, versions: bool = False
+) -> None:
+    """Raise ``CorruptLog`` unless every ``events`` row has its columns' types (a damaged page
+    reads as NULLs and garbage, not as an error), and, given ``first``, their positions run
+    ``first, first + 1, …`` (a store's positions are dense: the single writer gives each
+    append ``MAX(position) + 1`` in its transaction, and nothing deletes an event, so a gap is
+    lost rows); given ``versions``, each stream's versions follow one another (rows in
+    position order, as :data:`SELECT_READ` gives them)."""
+    expected = first
+    last: dict[int, int] = {}
+    for row in rows:
+        position, sid, version, event_id, us, data = row
+        if not (
+            type(position) is int
+            and type(sid) is int
+            and type(version) is int
+            and type(event_id) is str
+            and type(us) is int
+            and type(data) is bytes
+        ):
+            at = position if type(position) is int else (expected or 0)
+            raise damaged(path, at, f"the row at position {position!r} does not hold an event")
+        if expected is not None:
+            if position != expected:
+                raise damaged(path, expected, f"position {expected} is missing from the log")
+            expected += 1
+        if versions:
+            before = last.get(sid)
+            if before is not None and version != before + 1:
+                raise damaged(
+                    path, position, f"stream id {sid} has version {version} after {before}"
+                )
+            last[sid] = version
 
 
 def learn_names(conn: sqlite3.Connection, ids: set[int], names: dict[int, str]) -> None:
@@ -100,9 +163,8 @@ def decode_rows(rows: list[Any], path: str) -> list[ev.FactType]:
         try:
             facts.append(ev.decode_fact(row[5]))
         except msgspec.DecodeError as exc:
-            raise CorruptLog(
-                path, row[0], f"event {row[3]} (position {row[0]}) cannot be read: {exc}"
-            ) from exc
+            why = f"event {row[3]} (position {row[0]}) cannot be read: {exc}"
+            raise damaged(path, row[0], why) from exc
     return facts
 
 

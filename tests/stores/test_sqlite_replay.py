@@ -118,20 +118,26 @@ async def test_the_columns_of_a_page_are_its_records(tmp_path: Path) -> None:
         assert sqlite_pages.read_range(db, 0, 10).count == -1
 
 
-async def test_positions_with_gaps_are_read_as_they_are(tmp_path: Path) -> None:
+async def test_positions_with_gaps_are_damage(tmp_path: Path) -> None:
+    """#11.3: a store's positions are dense (one writer, ``MAX + 1`` in its transaction, no
+    deletes), so missing ones are lost rows: every read of the log says so (``CorruptLog``
+    naming the first missing position) rather than give the rest as if it were whole."""
     path = tmp_path / "runs.db"
     async with SQLiteStore(url_of(path)) as store:
-        records = await _fill(store, seed=2, runs=10)
+        await _fill(store, seed=2, runs=10)
     with closing(sqlite3.connect(path)) as db:  # a foreign hand deleted some facts
         db.execute("DELETE FROM events WHERE position IN (4, 5, 30)")
         db.commit()
-        columns = sqlite_pages.columns_of(db, 0, 10, {}, str(path))
-        assert list(columns.positions) == [1, 2, 3, 6, 7, 8, 9, 10, 11, 12]
+        with pytest.raises(CorruptLog, match=r":4: the store file is damaged: position 4 is"):
+            sqlite_pages.columns_of(db, 0, 10, {}, str(path))
         ranged = sqlite_pages.read_range(db, 0, 10)
-        assert ranged.count == 8 and ranged.columns({}) is None  # the rows say which are there
-    kept = [r for r in records if r.position not in (4, 5, 30)]
+        assert ranged.count == 8 and ranged.columns({}) is None  # the rows say which are gone
+        assert len(sqlite_pages.columns_of(db, 5, 10, {}, str(path))) == 10  # 6-15: all there
     async with SQLiteStore(url_of(path)) as store:
-        _same(await areplay(store), replay_records(kept))
+        with pytest.raises(CorruptLog, match="position 4 is missing"):
+            await areplay(store)
+        with pytest.raises(CorruptLog, match="position 30 is missing"):
+            await store.read_all(after=20)
 
 
 async def test_event_ids_holding_a_nul_are_read_row_by_row(
