@@ -15,6 +15,7 @@ from lifecycle._errors import LifecycleError
 from . import _base
 from ._actions import abort, demo, rerun
 from ._base import CliError, Settings, normalise_store_url
+from ._check import check
 from ._diagram import diagram
 from ._jobs import job
 from ._logs import log
@@ -98,7 +99,7 @@ def cli(ctx: click.Context, store: str | None, as_json: bool, verbose: int) -> N
     cfg.verbose = max(cfg.verbose, verbose)
 
 
-for command in (job, log, run, rerun, abort, export, replay, rebuild, diagram, demo):
+for command in (job, log, run, rerun, abort, export, replay, rebuild, check, diagram, demo):
     cli.add_command(command)
 
 

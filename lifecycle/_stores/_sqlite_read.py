@@ -16,6 +16,7 @@ from lifecycle._errors import CorruptLog
 from ._sqlite_rows import from_us, json_list
 
 __all__ = [
+    "CHECK_HINT",
     "DAMAGED",
     "SELECT_ALL",
     "SELECT_READ",
@@ -77,7 +78,10 @@ DAMAGED: Final = "the store file is damaged"
 
 def damaged(path: str, position: int, why: str) -> CorruptLog:
     """The ``CorruptLog`` of a damaged store file, at ``position`` (of the log)."""
-    return CorruptLog(path, position, f"{DAMAGED}: {why}; `lifecycle check` reports the damage")
+    return CorruptLog(path, position, f"{DAMAGED}: {why}{CHECK_HINT}")
+
+
+CHECK_HINT: Final = "; `lifecycle check` reports the damage"
 
 
 def is_damage(exc: sqlite3.Error) -> bool:

@@ -11,6 +11,7 @@ it), at pages and offsets drawn from fixed seeds.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import sqlite3
 from contextlib import closing
@@ -82,3 +83,39 @@ def test_a_damaged_store_gives_the_whole_log_or_one_error(
         assert len(errors) == 1, result.stderr
         assert "damaged" in errors[0], errors[0]
         assert result.returncode == 1
+
+
+def test_check_says_a_whole_store_is_whole(store: tuple[Path, list[int], dict[str, str]]) -> None:
+    source, _, _ = store
+    result = cli("check", store=f"sqlite:///{source}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("streams checked)")
+    assert ": ok (" in result.stdout
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_check_reports_every_damage_the_campaign_makes(
+    store: tuple[Path, list[int], dict[str, str]], tmp_path: Path, mode: str
+) -> None:
+    """What a read may miss (the damage is not where it looks), ``check`` finds: SQLite's
+    quick_check of every page, and the scan of the whole log."""
+    source, pages, _ = store
+    path = tmp_path / "damaged.db"
+    damage(source, path, pages, 0, mode)
+    result = cli("check", store=f"sqlite:///{path}")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.strip()  # the problems, one a line
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert re.fullmatch(
+        rf"error: {re.escape(str(path))}: the store file is damaged \(\d+ .*", errors[0]
+    )
+
+
+def test_check_only_checks_sqlite_files(tmp_path: Path) -> None:
+    result = cli("check", store="memory://")
+    assert result.returncode == 1
+    assert "only a sqlite:/// store has a file to check" in result.stderr
+    missing = cli("check", store=f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.returncode == 1 and "no store at" in missing.stderr
