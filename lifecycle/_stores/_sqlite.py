@@ -448,7 +448,7 @@ class SQLiteStore(RunStore):
 
         def read(conn: sqlite3.Connection) -> list[ev.Recorded]:
             rows = conn.execute(reads.SELECT_READ, (names, after)).fetchall()
-            return reads.records_of(conn, rows, self._names, self.path)
+            return reads.records_of(conn, rows, self._names, self.path, versions=True)
 
         return await self._read(read, "reading streams", after)
 

@@ -42,14 +42,21 @@ SELECT_ALL: Final = (
 
 
 def records_of(
-    conn: sqlite3.Connection, rows: list[Any], names: dict[int, str], path: str
+    conn: sqlite3.Connection,
+    rows: list[Any],
+    names: dict[int, str],
+    path: str,
+    *,
+    versions: bool = False,
 ) -> list[ev.Recorded]:
     """``Recorded`` envelopes of ``events`` rows (position, stream_id, version, event_id,
     recorded_at, data), looking stream names up in ``names`` (and filling it in). Decodes
-    every fact in one msgspec call when it can."""
+    every fact in one msgspec call when it can. Raises ``CorruptLog`` for rows a damaged file
+    gave (see :func:`check_rows`; ``versions``: the rows are the tails of their streams, in
+    position order, so each stream's versions must follow one another)."""
     if not rows:
         return []
-    check_rows(rows, path, versions=True)
+    check_rows(rows, path, versions=versions)
     learn_names(conn, {row[1] for row in rows}, names)
     facts = decode_rows(rows, path)
     # the facts of one append share their time: convert each distinct one once
