@@ -51,6 +51,7 @@ from lifecycle._runs import summary_of
 from lifecycle._stores import Write
 from lifecycle._stores import _sqlite_schema as schema
 from lifecycle._stores._sqlite import Durability, SQLiteStore
+from lifecycle._stores._sqlite_rows import to_us
 from lifecycle._views import Projector
 
 DIALECTS = {"datatailr": "run", "domino": "run", "qualytics": "scan"}
@@ -100,7 +101,7 @@ def raw_appends(path: Path, tasks: int, per_task: int, synchronous: str = "NORMA
         position = 0
         start = time.perf_counter()
         for version in range(1, per_task + 1):
-            at = schema.to_us(dt.datetime.now(dt.UTC))
+            at = to_us(dt.datetime.now(dt.UTC))
             rows = []
             for i in range(tasks):
                 position += 1

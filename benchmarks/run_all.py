@@ -19,6 +19,7 @@ SUITES: list[tuple[str, list[str], list[str]]] = [
     # (script, full arguments, --quick arguments)
     ("bench_fold.py", [], ["--runs", "2000", "--repeat", "2"]),
     ("bench_sqlite.py", [], ["--quick", "--repeat", "1"]),
+    ("bench_sqlite_reads.py", [], ["--streams", "10000", "--samples", "500"]),
     ("bench_replay_jsonl.py", [], ["--runs", "1000", "--repeat", "2"]),
     ("bench_engine.py", [], ["--containers", "200", "--repeat", "1"]),
     ("bench_workflow.py", [], ["--tasks", "200", "--repeat", "1"]),

@@ -6,7 +6,7 @@ Commands (DESIGN §10)::
     lifecycle log read NAME [--run ID] [--task T] [--stderr] [--lines N] [--follow]
     lifecycle run TARGET | rerun RUN_ID [--from-task T] [--full] | abort RUN_ID
     lifecycle export [--output FILE] | replay FILE [--dialect D] [--at POSITION]
-    lifecycle rebuild [--no-progress] [--json]
+    lifecycle rebuild [--no-progress] [--json] | check [--full] [--json]
     lifecycle diagram [DIALECT] [--format mermaid|table|json] | demo [STORE_URL]
 
 Global: ``--store URL`` (default ``$LIFECYCLE_STORE``, then

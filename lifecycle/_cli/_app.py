@@ -35,6 +35,7 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
     "export": ("._replay", "export", "The event log as JSON Lines."),
     "replay": ("._replay", "replay", "Views from a log; its first invalid facts."),
     "rebuild": ("._rebuild", "rebuild", "Recompute the runs read model from the event log."),
+    "check": ("._check", "check", "Check the store file for damage."),
     "diagram": ("._diagram", "diagram", "A dialect's state machine (Mermaid, table, JSON)."),
     "demo": ("._actions", "demo", "Run the demo that `make demo` runs."),
 }

@@ -40,7 +40,8 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._dialects import Dialect
 from lifecycle._stores import EventStore, open_store
-from lifecycle._stores._sqlite_schema import Columns, Page, from_us
+from lifecycle._stores._sqlite_pages import Columns, Page
+from lifecycle._stores._sqlite_rows import from_us
 from lifecycle._views import Projector, RunView, StreamFold, parse_stream
 
 from ._jsonl import UNKNOWN_TIME, LogReader

@@ -47,6 +47,8 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 
+from . import _sqlite_pages as pages
+from . import _sqlite_read as reads
 from . import _sqlite_schema as schema
 from ._base import (
     REBUILD_PAGE,
@@ -59,6 +61,16 @@ from ._base import (
     Write,
     as_utc,
     fold_pages,
+)
+from ._sqlite_batch import Heads, Job, Prepared, apply_batch
+from ._sqlite_rows import (
+    SUMMARY_COLUMNS,
+    json_list,
+    lease_of,
+    replace_runs,
+    summary_of_row,
+    summary_row,
+    to_us,
 )
 
 __all__ = ["SQLiteStore"]
@@ -138,9 +150,9 @@ class SQLiteStore(RunStore):
         # writer thread and has not yet taken the queue. The lock guards both: the writer
         # thread takes the queue.
         self._lock = threading.Lock()
-        self._queue: list[schema.Job] = []
+        self._queue: list[Job] = []
         self._sealing = False
-        self._heads = schema.Heads()  # the writer thread's own
+        self._heads = Heads()  # the writer thread's own
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
@@ -224,13 +236,18 @@ class SQLiteStore(RunStore):
     def _closed(self) -> StoreError:
         return StoreError(f"{self.url} is not open: use it as `async with store:`")
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T], doing: str) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], doing: str, after: int = 0) -> T:
+        """Run ``fn`` on the reader thread. A damaged file raises ``CorruptLog`` (reading the
+        log after position ``after``); any other failure of SQLite, ``StoreError``."""
         db = self._reader
         if db is None:
             raise self._closed()
         try:
             return await _on_thread(db, fn)
         except sqlite3.Error as exc:
+            if reads.is_damage(exc):
+                why = f"{doing} after position {after} failed: {exc}"
+                raise reads.damaged(self.path, after + 1, why) from exc
             raise self._error(doing, exc, wrote=False) from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], doing: str) -> T:
@@ -274,7 +291,7 @@ class SQLiteStore(RunStore):
             if w.event_ids is not None:
                 given = True
                 break
-        prepared: list[schema.Prepared] = []
+        prepared: list[Prepared] = []
         flat: list[str] = []
         encode = ev.encode_fact
         for w in writes:
@@ -290,18 +307,18 @@ class SQLiteStore(RunStore):
             if w.recorded_at is not None:  # kept in UTC, as read() gives them back
                 times = tuple(as_utc(t) for t in w.times(_dt.datetime.min))
             prepared.append((w.stream, w.expected_version, ids, w.events, blobs, times))
-        rows = [schema.summary_row(s) for s in summaries] if summaries else []
-        job = schema.Job(prepared, flat, given, rows, at)
+        rows = [summary_row(s) for s in summaries] if summaries else []
+        job = Job(prepared, flat, given, rows, at)
         records: list[ev.Recorded] = await self._submit(job)
         return records
 
     async def next_run_id(self) -> int:
         # allocated in the group commit too: many concurrent create()s share one transaction
-        job = schema.Job(None, [], False, [], None)
+        job = Job(None, [], False, [], None)
         run_id: int = await self._submit(job)
         return run_id
 
-    async def _submit(self, job: schema.Job) -> Any:
+    async def _submit(self, job: Job) -> Any:
         db = self._writer
         if db is None:
             raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
@@ -381,7 +398,7 @@ class SQLiteStore(RunStore):
                 job.taken = True
         self._deliver(batch, [self._error("append", exc) for _ in batch])
 
-    def _deliver(self, batch: list[schema.Job], results: list[object]) -> None:
+    def _deliver(self, batch: list[Job], results: list[object]) -> None:
         head = self._head
         for job, result in zip(batch, results, strict=True):
             job.outcome = result
@@ -392,12 +409,12 @@ class SQLiteStore(RunStore):
                 f.set_result(None)
         self._advance(head)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[schema.Job]) -> list[object]:
+    def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> list[object]:
         heads = self._heads
         try:
             conn.execute("BEGIN IMMEDIATE")
             heads.check(conn)
-            results = schema.apply_batch(conn, batch, heads, self.path)
+            results = apply_batch(conn, batch, heads, self.path)
             conn.execute("COMMIT")
             heads.commit()
             return results
@@ -416,7 +433,7 @@ class SQLiteStore(RunStore):
         for job in batch:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                result = schema.apply_batch(conn, [job], None, self.path)[0]
+                result = apply_batch(conn, [job], None, self.path)[0]
                 conn.execute("COMMIT")
             except BaseException as exc:
                 schema.rollback(conn)
@@ -431,60 +448,60 @@ class SQLiteStore(RunStore):
     async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
         if not streams:
             return []
-        names = schema.json_list(list(dict.fromkeys(streams)))  # a stream named twice: once
+        names = json_list(list(dict.fromkeys(streams)))  # a stream named twice: once
 
         def read(conn: sqlite3.Connection) -> list[ev.Recorded]:
-            rows = conn.execute(schema.SELECT_READ, (names, after)).fetchall()
-            return schema.records_of(conn, rows, self._names, self.path)
+            rows = conn.execute(reads.SELECT_READ, (names, after)).fetchall()
+            return reads.records_of(conn, rows, self._names, self.path, versions=True)
 
-        return await self._read(read, "reading streams")
+        return await self._read(read, "reading streams", after)
 
     async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
         def read_all(conn: sqlite3.Connection) -> list[ev.Recorded]:
             # as columns: one SQLite step for the whole page instead of one per row
-            columns = schema.columns_of(
+            columns = pages.columns_of(
                 conn, after, -1 if limit is None else limit, self._names, self.path
             )
-            return schema.records_of_columns(columns)
+            return pages.records_of_columns(columns)
 
-        return await self._read(read_all, "reading the log")
+        return await self._read(read_all, "reading the log", after)
 
     async def _read_range(
         self, *, after: int, upto: int, started: threading.Event | None = None
-    ) -> schema.Page:
+    ) -> pages.Page:
         """The rows with a position in ``(after, upto]``, as one
-        :class:`~._sqlite_schema.Page` (with the log's last position), for replay's fast path:
+        :class:`~._sqlite_pages.Page` (with the log's last position), for replay's fast path:
         read in a single SQLite step (without the GIL: the event loop runs meanwhile), decoded
         by the caller (``page.columns(names)``, names from :meth:`_read_names`; or
         :meth:`_read_columns` when either says ``None``). ``started`` is set when the reader
         thread begins (see the replayer's ``_column_pages``)."""
 
-        def read_range(conn: sqlite3.Connection) -> schema.Page:
+        def read_range(conn: sqlite3.Connection) -> pages.Page:
             if started is not None:
                 started.set()
-            return schema.read_range(conn, after, upto)
+            return pages.read_range(conn, after, upto)
 
-        return await self._read(read_range, "reading the log")
+        return await self._read(read_range, "reading the log", after)
 
     async def _read_names(self, *, after: int = 0) -> tuple[dict[int, str], int]:
         """The names of the streams with an id above ``after``, and the highest id (see
-        :func:`~._sqlite_schema.names_after`)."""
+        :func:`~._sqlite_pages.names_after`)."""
 
         def read_names(conn: sqlite3.Connection) -> tuple[dict[int, str], int]:
-            return schema.names_after(conn, after)
+            return pages.names_after(conn, after)
 
         return await self._read(read_names, "reading the stream names")
 
     async def _read_columns(
         self, *, after: int = 0, limit: int = -1, upto: int | None = None
-    ) -> schema.Columns:
-        """``read_all`` as :class:`~._sqlite_schema.Columns`, read row by row (given ``upto``:
+    ) -> pages.Columns:
+        """``read_all`` as :class:`~._sqlite_pages.Columns`, read row by row (given ``upto``:
         the rows with a position in ``(after, upto]``)."""
 
-        def read_columns(conn: sqlite3.Connection) -> schema.Columns:
-            return schema.columns_of_rows(conn, after, limit, self._names, self.path, upto=upto)
+        def read_columns(conn: sqlite3.Connection) -> pages.Columns:
+            return pages.columns_of_rows(conn, after, limit, self._names, self.path, upto=upto)
 
-        return await self._read(read_columns, "reading the log")
+        return await self._read(read_columns, "reading the log", after)
 
     async def wait(self, after: int) -> int:
         while True:
@@ -495,7 +512,7 @@ class SQLiteStore(RunStore):
                 # other processes' appends: look at the head, at most once per poll_interval
                 # however many tasks wait
                 self._polled_at = now
-                self._advance(await self._read(schema.max_position, "reading the head position"))
+                self._advance(await self._read(reads.max_position, "reading the head position"))
                 continue
             if self._changed is None:
                 self._changed = anyio.Event()
@@ -529,26 +546,26 @@ class SQLiteStore(RunStore):
                 args.append(value)
         if start_time is not None:
             where.append("created_at >= ?")
-            args.append(schema.to_us(start_time))
+            args.append(to_us(start_time))
         if end_time is not None:
             where.append("created_at <= ?")
-            args.append(schema.to_us(end_time))
+            args.append(to_us(end_time))
         filters = (" WHERE " + " AND ".join(where)) if where else ""
         if limit is None:
-            sql = f"SELECT {schema.SUMMARY_COLUMNS} FROM runs{filters} ORDER BY run_id DESC"
+            sql = f"SELECT {SUMMARY_COLUMNS} FROM runs{filters} ORDER BY run_id DESC"
         else:
             # the newest run ids first, from an index alone where one covers the filters
             # (every index holds the run id); then only those rows: `job ls` reads 10 runs of
             # a 1,000-run job in 0.2 ms instead of reading and sorting all its rows (1.7 ms)
             sql = (
-                f"SELECT {schema.SUMMARY_COLUMNS} FROM runs WHERE run_id IN "
+                f"SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id IN "
                 f"(SELECT run_id FROM runs{filters} ORDER BY run_id DESC LIMIT ?) "
                 "ORDER BY run_id DESC"
             )
             args.append(limit)
 
         def query(conn: sqlite3.Connection) -> list[RunSummary]:
-            return [schema.summary_of_row(r) for r in conn.execute(sql, args)]
+            return [summary_of_row(r) for r in conn.execute(sql, args)]
 
         return await self._read(query, "listing runs")
 
@@ -572,10 +589,10 @@ class SQLiteStore(RunStore):
         return await self._read(query, "counting runs")
 
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
-        rows = [schema.summary_row(s) for s in summaries]
+        rows = [summary_row(s) for s in summaries]
 
         def replace(conn: sqlite3.Connection) -> None:
-            schema.replace_runs(conn, rows)
+            replace_runs(conn, rows)
 
         await self._write(replace, "replacing the runs read model")
 
@@ -599,34 +616,34 @@ class SQLiteStore(RunStore):
         them a longer ``busy_timeout``."""
         if self._writer is None:
             raise self._closed() if not self.readonly else StoreError(f"{self.url} is read-only")
-        head = await self._read(schema.max_position, "reading the head position")
+        head = await self._read(reads.max_position, "reading the head position")
         after = await fold_pages(self, fold, head, progress)
         # the rows as of now, made outside the lock: inside, only the runs that move meanwhile
         # are made again
-        made = {s.run_id: (s, schema.summary_row(s)) for s in fold.summaries()}
+        made = {s.run_id: (s, summary_row(s)) for s in fold.summaries()}
 
         def finish(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             last = after
             names: dict[int, str] = {}  # not the reader's cache: this is the writer thread
             while True:
-                rows = conn.execute(schema.SELECT_ALL, (last, REBUILD_PAGE)).fetchall()
+                rows = conn.execute(reads.SELECT_ALL, (last, REBUILD_PAGE)).fetchall()
                 if not rows:
                     break
-                fold.feed(schema.records_of(conn, rows, names, self.path))
+                fold.feed(reads.records_of(conn, rows, names, self.path))
                 last = rows[-1][0]
             new = []
             for s in fold.summaries():
                 hit = made.get(s.run_id)
                 # a fold that keeps its rows (RunsFold) gives the very same object for a run
                 # that did not move: reuse its row; any other is converted again
-                new.append(hit[1] if hit is not None and hit[0] is s else schema.summary_row(s))
+                new.append(hit[1] if hit is not None and hit[0] is s else summary_row(s))
             keep = set(fold.kept())
             if progress is not None:  # before the replace: if it raises, nothing changes
                 progress(last, last)
-            return schema.replace_runs(conn, new, keep=keep)
+            return replace_runs(conn, new, keep=keep)
 
         before = await self._write(finish, "rebuilding the runs read model")
-        return [schema.summary_of_row(row) for row in before]
+        return [summary_of_row(row) for row in before]
 
     # -- blobs and leases -------------------------------------------------------------------------
 
@@ -651,7 +668,7 @@ class SQLiteStore(RunStore):
 
     async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
         def acquire(conn: sqlite3.Connection) -> bool:
-            now = schema.to_us(_dt.datetime.now(_dt.UTC))
+            now = to_us(_dt.datetime.now(_dt.UTC))
             held = conn.execute(
                 "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -676,7 +693,7 @@ class SQLiteStore(RunStore):
     async def leases(self) -> list[Lease]:
         def query(conn: sqlite3.Connection) -> list[Lease]:
             rows = conn.execute("SELECT run_id, owner, expires_at FROM leases ORDER BY run_id")
-            return [schema.lease_of(r) for r in rows]
+            return [lease_of(r) for r in rows]
 
         return await self._read(query, "reading leases")
 

@@ -18,7 +18,7 @@ from lifecycle import events as ev
 from lifecycle._errors import CorruptLog
 from lifecycle._replay import _replayer, areplay, replay_records
 from lifecycle._stores import Write
-from lifecycle._stores import _sqlite_schema as schema
+from lifecycle._stores import _sqlite_pages as sqlite_pages
 from lifecycle._stores._sqlite import SQLiteStore, _on_thread
 from tests.test_views_columns import random_log
 
@@ -83,52 +83,61 @@ async def test_the_columns_of_a_page_are_its_records(tmp_path: Path) -> None:
         records = await _fill(store, seed=5, runs=10)
     with closing(sqlite3.connect(tmp_path / "runs.db")) as db:
         names: dict[int, str] = {}
-        columns = schema.columns_of(db, 3, 20, names, "runs.db")
+        columns = sqlite_pages.columns_of(db, 3, 20, names, "runs.db")
         assert isinstance(columns.positions, range)  # dense, so not even decoded
         assert [columns.record(i) for i in range(len(columns))] == records[3:23]
         assert [columns.head(4).record(i) for i in range(4)] == records[3:7]
-        whole = schema.columns_of(db, 0, -1, names, "runs.db")
+        whole = sqlite_pages.columns_of(db, 0, -1, names, "runs.db")
         assert [whole.record(i) for i in range(len(whole))] == records
-        page = schema.read_page(db, 0, -1)
+        page = sqlite_pages.read_page(db, 0, -1)
         assert page is not None
         assert page.count == len(records) and page.last_stream == max(names)
-        assert schema.names_after(db, 0) == (names, max(names))
-        assert schema.names_after(db, 3) == ({k: v for k, v in names.items() if k > 3}, max(names))
+        assert sqlite_pages.names_after(db, 0) == (names, max(names))
+        assert sqlite_pages.names_after(db, 3) == (
+            {k: v for k, v in names.items() if k > 3},
+            max(names),
+        )
         last = max(names)
-        assert schema.names_after(db, last) == ({}, last)
-        ranged = schema.read_range(db, 3, 23)
+        assert sqlite_pages.names_after(db, last) == ({}, last)
+        ranged = sqlite_pages.read_range(db, 3, 23)
         assert ranged.head == len(records) and ranged.positions == range(4, 24)
         ranged_columns = ranged.columns(names)
         assert ranged_columns is not None
         assert [ranged_columns.record(i) for i in range(20)] == records[3:23]
-        tail = schema.read_range(db, len(records) - 2, len(records) + 50)
+        tail = sqlite_pages.read_range(db, len(records) - 2, len(records) + 50)
         assert (tail.count, tail.positions) == (2, range(len(records) - 1, len(records) + 1))
-        beyond = schema.read_range(db, len(records) + 5, len(records) + 50)
+        beyond = sqlite_pages.read_range(db, len(records) + 5, len(records) + 50)
         assert (beyond.count, len(beyond.positions)) == (0, 0)
-        empty = schema.read_page(db, 10**6, 10)
+        empty = sqlite_pages.read_page(db, 10**6, 10)
         assert empty is not None
         nothing = empty.columns({})
         assert empty.count == 0 and nothing is not None and len(nothing) == 0
         db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 50)  # past it: read row by row
-        assert schema.names_after(db, 0) == (names, max(names))
-        assert schema.read_page(db, 0, -1) is None
-        assert schema.read_range(db, 0, 10).count == -1
+        assert sqlite_pages.names_after(db, 0) == (names, max(names))
+        assert sqlite_pages.read_page(db, 0, -1) is None
+        assert sqlite_pages.read_range(db, 0, 10).count == -1
 
 
-async def test_positions_with_gaps_are_read_as_they_are(tmp_path: Path) -> None:
+async def test_positions_with_gaps_are_damage(tmp_path: Path) -> None:
+    """#11.3: a store's positions are dense (one writer, ``MAX + 1`` in its transaction, no
+    deletes), so missing ones are lost rows: every read of the log says so (``CorruptLog``
+    naming the first missing position) rather than give the rest as if it were whole."""
     path = tmp_path / "runs.db"
     async with SQLiteStore(url_of(path)) as store:
-        records = await _fill(store, seed=2, runs=10)
+        await _fill(store, seed=2, runs=10)
     with closing(sqlite3.connect(path)) as db:  # a foreign hand deleted some facts
         db.execute("DELETE FROM events WHERE position IN (4, 5, 30)")
         db.commit()
-        columns = schema.columns_of(db, 0, 10, {}, str(path))
-        assert list(columns.positions) == [1, 2, 3, 6, 7, 8, 9, 10, 11, 12]
-        ranged = schema.read_range(db, 0, 10)
-        assert ranged.count == 8 and ranged.columns({}) is None  # the rows say which are there
-    kept = [r for r in records if r.position not in (4, 5, 30)]
+        with pytest.raises(CorruptLog, match=r":4: the store file is damaged: position 4 is"):
+            sqlite_pages.columns_of(db, 0, 10, {}, str(path))
+        ranged = sqlite_pages.read_range(db, 0, 10)
+        assert ranged.count == 8 and ranged.columns({}) is None  # the rows say which are gone
+        assert len(sqlite_pages.columns_of(db, 5, 10, {}, str(path))) == 10  # 6-15: all there
     async with SQLiteStore(url_of(path)) as store:
-        _same(await areplay(store), replay_records(kept))
+        with pytest.raises(CorruptLog, match="position 4 is missing"):
+            await areplay(store)
+        with pytest.raises(CorruptLog, match="position 30 is missing"):
+            await store.read_all(after=20)
 
 
 async def test_event_ids_holding_a_nul_are_read_row_by_row(
