@@ -32,6 +32,7 @@ import contextlib
 import datetime as _dt
 import os
 import sqlite3
+import sys
 import threading
 import time
 import urllib.parse
@@ -150,6 +151,7 @@ class SQLiteStore(RunStore):
     async def __aenter__(self) -> Self:
         if self._reader is not None:
             return self
+        _require_asyncio(self.url)
         await anyio.to_thread.run_sync(self._check_file)
         try:
             if not self.readonly:
@@ -682,6 +684,27 @@ class SQLiteStore(RunStore):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _require_asyncio(url: str) -> None:
+    """aiosqlite hands its results to an asyncio loop: under trio (or with no loop at all) it
+    would fail later with the other library's internal error. Refuse at once, saying what
+    works."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return
+    library = "another async library"
+    sniffio = sys.modules.get("sniffio")  # loaded by trio (anyio 4.10+ does without it)
+    with contextlib.suppress(Exception):
+        library = str(sniffio.current_async_library())  # type: ignore[union-attr]
+    raise StoreError(
+        f"{url}: the SQLite store runs on asyncio only (aiosqlite), not {library}: run it under "
+        'asyncio (anyio.run(main, backend="asyncio")) or use the blocking Runs; memory:// works '
+        "on trio too"
+    )
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
