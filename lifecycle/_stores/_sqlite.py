@@ -14,7 +14,9 @@ transaction, against the database and against the earlier appends of the same ba
 append that fails (``ConcurrencyError``, ``IdempotencyConflict``) writes nothing and costs its
 neighbours nothing. If SQLite itself fails during the batch (a full disk), the batch is rolled
 back and replayed one append per transaction, so only the appends that cannot be written fail
-(``StoreError``), each as a whole.
+(``StoreError``), each as a whole — except when the write lock could not be had within
+``busy_timeout`` (another process held it): then the whole batch fails at once with that one
+error, so no caller waits more than about one ``busy_timeout``.
 
 Durability: ``fast`` (default) is WAL + ``synchronous=NORMAL`` — survives a crash of the
 process; the last commits may roll back on power loss. ``durable`` is WAL + ``synchronous=FULL``
@@ -408,8 +410,12 @@ class SQLiteStore(RunStore):
             schema.rollback(conn)  # whatever went wrong, never leave the transaction open
             if not isinstance(exc, sqlite3.Error):
                 raise
-            if len(batch) == 1:
-                return [self._error("append", exc)]
+            if len(batch) == 1 or _is_busy(exc):
+                # Busy: another process held the write lock for the whole busy_timeout. Every
+                # append of the batch fails with that one wait; replaying them one by one would
+                # make each wait busy_timeout again (10 appends: 10 waits).
+                error = self._error("append", exc)
+                return [error for _ in batch]
         # SQLite failed somewhere in the batch (a full disk, say). Replay it one append per
         # transaction, so only the appends that cannot be written fail. (Not savepoints:
         # SQLITE_FULL, IOERR, NOMEM and BUSY abort the whole transaction, savepoints and all.
@@ -705,6 +711,11 @@ def _require_asyncio(url: str) -> None:
         'asyncio (anyio.run(main, backend="asyncio")) or use the blocking Runs; memory:// works '
         "on trio too"
     )
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or one of its extended codes: the lock was not had within busy_timeout."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -4,8 +4,13 @@ Real files, real processes (#11.5, #12)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 import trio
 
@@ -14,9 +19,46 @@ from lifecycle._errors import StoreError
 from lifecycle._stores import Write
 from lifecycle._stores._sqlite import SQLiteStore
 
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # aiosqlite runs on asyncio only (the trio test runs trio itself)
+
 
 def url_of(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def log(text: str = "x") -> ev.LogRecorded:
+    return ev.LogRecorded(text=text)
+
+
+_HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+conn.execute("ROLLBACK")
+"""
+
+
+@contextmanager
+def write_lock_held(path: Path) -> Iterator[None]:
+    """Another OS process holds the database's write lock (``BEGIN IMMEDIATE``) meanwhile."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.communicate(timeout=30)  # closes its stdin: it lets go
 
 
 def test_under_trio_the_store_refuses_with_a_clear_error(tmp_path: Path) -> None:
@@ -27,3 +69,31 @@ def test_under_trio_the_store_refuses_with_a_clear_error(tmp_path: Path) -> None
     with pytest.raises(StoreError, match=r"asyncio only.*not trio.*backend=\"asyncio\""):
         trio.run(main)
     assert not (tmp_path / "runs.db").exists()  # refused before anything was opened
+
+
+async def test_appends_queued_behind_a_held_lock_fail_together_after_one_wait(
+    tmp_path: Path,
+) -> None:
+    """10 concurrent appends while another process holds the write lock: one batch, one lock
+    attempt (one SQLite error, shared by all ten), not one busy_timeout per append (#12.2)."""
+    path = tmp_path / "runs.db"
+    async with SQLiteStore(url_of(path), busy_timeout=0.3) as store:
+        await store.append([Write(stream="before", events=(log(),))])
+        errors: list[BaseException] = []
+
+        async def append(i: int) -> None:
+            try:
+                await store.append([Write(stream=f"s{i}", events=(log(),))])
+            except StoreError as exc:
+                errors.append(exc)
+
+        with write_lock_held(path), anyio.fail_after(10 * 0.3 - 0.5):
+            async with anyio.create_task_group() as tg:
+                for i in range(10):
+                    tg.start_soon(append, i)
+        assert len(errors) == 10
+        assert len({id(e.__cause__) for e in errors}) == 1  # one attempt at the lock
+        assert "busy_timeout" in str(errors[0]) and "nothing was written" in str(errors[0])
+        # the lock released, appends go through again; none of the ten was written
+        await store.append([Write(stream="after", events=(log(),))])
+        assert [r.stream for r in await store.read_all()] == ["before", "after"]
