@@ -97,3 +97,29 @@ async def test_appends_queued_behind_a_held_lock_fail_together_after_one_wait(
         # the lock released, appends go through again; none of the ten was written
         await store.append([Write(stream="after", events=(log(),))])
         assert [r.stream for r in await store.read_all()] == ["before", "after"]
+
+
+@pytest.mark.parametrize("fault", ["file", "file-wal-shm", "replaced"])
+async def test_a_store_whose_file_is_deleted_or_replaced_refuses_appends(
+    tmp_path: Path, fault: str
+) -> None:
+    """SQLite writes on to an unlinked inode: without the check every append was acknowledged
+    and the path reopened empty (#12.1)."""
+    path = tmp_path / "runs.db"
+    async with SQLiteStore(url_of(path)) as store:
+        await store.append([Write(stream="s", events=(log(),))])
+        if fault == "replaced":
+            async with SQLiteStore(url_of(tmp_path / "other.db")) as other:
+                await other.append([Write(stream="other", events=(log(),))])
+            (tmp_path / "other.db").rename(path)  # atomically, as a restore from backup might
+        else:
+            for suffix in ("", "-wal", "-shm") if fault == "file-wal-shm" else ("",):
+                Path(f"{path}{suffix}").unlink()
+        expected = "deleted" if fault != "replaced" else "replaced by another file"
+        for _ in range(2):  # and every append after it
+            with pytest.raises(StoreError, match=f"was {expected} while the store had it open"):
+                await store.append([Write(stream="s", events=(log(),))])
+        with pytest.raises(StoreError, match=expected):
+            await store.put_blob("k", b"v")
+        with pytest.raises(StoreError, match=expected):
+            await store.next_run_id()
