@@ -50,6 +50,7 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 
+from . import _sqlite_file as sqlite_file
 from . import _sqlite_schema as schema
 from ._base import (
     REBUILD_PAGE,
@@ -147,7 +148,7 @@ class SQLiteStore(RunStore):
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
-        self._identity: tuple[int, int] | None = None  # the file's (st_dev, st_ino), writers
+        self._identity: sqlite_file.Identity | None = None  # the file's (st_dev, st_ino), writers
 
     # -- opening and closing ----------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class SQLiteStore(RunStore):
             if not self.readonly:
                 self._writer = await self._connect("rwc")
                 await _on_thread(self._writer, self._setup_writer)
-                self._identity = _identity_of(self._abspath)
+                self._identity = sqlite_file.identity_of(self._abspath)
             self._reader = await self._connect("ro" if self.readonly else "rw")
             await _on_thread(self._reader, self._setup_reader)
         except BaseException as exc:
@@ -221,29 +222,19 @@ class SQLiteStore(RunStore):
 
     def _error(self, doing: str, exc: BaseException, *, wrote: bool = True) -> StoreError:
         name = str(getattr(exc, "sqlite_errorname", ""))
-        hint = _HINTS.get("_".join(name.split("_")[:2]), "")
+        code = "_".join(name.split("_")[:2])
+        hint = _HINTS.get(code, "")
+        if code in {"SQLITE_READONLY", "SQLITE_CANTOPEN"}:
+            hint = sqlite_file.foreign_files_hint(self._abspath) or hint
         tail = "; nothing was written" if wrote else ""
         error = StoreError(f"{self.url}: {doing} failed: {exc}{f' ({hint})' if hint else ''}{tail}")
         error.__cause__ = exc
         return error
 
     def _check_same_file(self) -> None:
-        """Refuse to commit when the file at the store's path is not the one opened (deleted,
-        or replaced by a rename): SQLite would go on writing to the unlinked inode, every commit
-        acknowledged, and the path would reopen empty. One ``stat`` per transaction (~1 µs),
-        under the write lock, before ``COMMIT``."""
-        try:
-            now: tuple[int, int] | None = _identity_of(self._abspath)
-        except FileNotFoundError:
-            now = None
-        if now != self._identity:
-            what = "deleted" if now is None else "replaced by another file"
-            raise StoreError(
-                f"{self.url}: the database file {self._abspath!r} was {what} while the store "
-                "had it open: refusing to write, since nothing written now could be read back "
-                "from that path; nothing was written. Close the store; restore the file (or "
-                "open the new one) and open it again"
-            )
+        """Refuse to commit to a file deleted or replaced since it was opened (see
+        :mod:`._sqlite_file`)."""
+        sqlite_file.check_same_file(self.url, self._abspath, self._identity)
 
     def _closed(self) -> StoreError:
         return StoreError(f"{self.url} is not open: use it as `async with store:`")
@@ -735,11 +726,6 @@ def _require_asyncio(url: str) -> None:
         'asyncio (anyio.run(main, backend="asyncio")) or use the blocking Runs; memory:// works '
         "on trio too"
     )
-
-
-def _identity_of(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

@@ -4,8 +4,12 @@ Real files, real processes (#11.5, #12)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,7 +118,7 @@ async def test_a_store_whose_file_is_deleted_or_replaced_refuses_appends(
             (tmp_path / "other.db").rename(path)  # atomically, as a restore from backup might
         else:
             for suffix in ("", "-wal", "-shm") if fault == "file-wal-shm" else ("",):
-                Path(f"{path}{suffix}").unlink()
+                os.unlink(f"{path}{suffix}")
         expected = "deleted" if fault != "replaced" else "replaced by another file"
         for _ in range(2):  # and every append after it
             with pytest.raises(StoreError, match=f"was {expected} while the store had it open"):
@@ -123,3 +127,73 @@ async def test_a_store_whose_file_is_deleted_or_replaced_refuses_appends(
             await store.put_blob("k", b"v")
         with pytest.raises(StoreError, match=expected):
             await store.next_run_id()
+
+
+_AS_USER = """
+import asyncio, json, os, sys, tempfile
+from lifecycle import events as ev
+from lifecycle._errors import StoreError
+from lifecycle._stores import Write
+from lifecycle._stores._sqlite import SQLiteStore
+uid, path, readonly = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "ro"
+async def warm_up():  # every lazy import done while root can still read /root
+    async with SQLiteStore("sqlite:///" + tempfile.mkdtemp() + "/warm.db") as s:
+        await s.append([Write(stream="s", events=(ev.LogRecorded(),))])
+        await s.read_all()
+asyncio.run(warm_up())
+os.setgid(uid)
+os.setuid(uid)
+async def main():
+    out = {}
+    try:
+        async with SQLiteStore("sqlite:///" + path, readonly=readonly) as s:
+            out["read"] = len(await s.read_all())
+            if not readonly:
+                await s.append([Write(stream="s", events=(ev.LogRecorded(),))])
+                out["appended"] = True
+    except StoreError as exc:
+        out["error"] = str(exc)
+    print(json.dumps(out))
+asyncio.run(main())
+"""
+
+
+def as_user(uid: int, path: Path, mode: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", _AS_USER, str(uid), str(path), mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out: dict[str, object] = json.loads(result.stdout)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run processes as two other users")
+def test_wal_files_left_by_another_users_reader_get_an_error_naming_them_and_the_fix() -> None:
+    """The owner (uid 4001) writes a store in a shared directory; a reader run as uid 4002
+    opens it read-only when no -wal/-shm exist, so SQLite makes them, owned by 4002; the
+    owner's next append fails. The error must say which files, whose, and how to fix (#12.7)."""
+    shared = Path(tempfile.mkdtemp(prefix="lifecycle-shared-"))
+    try:
+        shared.chmod(0o777)
+        path = shared / "runs.db"
+        owner, reader = 4001, 4002
+        assert as_user(owner, path, "rw") == {"read": 0, "appended": True}
+        assert not Path(f"{path}-wal").exists()  # closed cleanly: checkpointed and removed
+        assert as_user(reader, path, "ro") == {"read": 1}
+        assert Path(f"{path}-wal").stat().st_uid == reader  # what SQLite left behind
+        refused = as_user(owner, path, "rw")
+        assert "appended" not in refused
+        error = str(refused["error"])
+        assert f"{path}-wal" in error and "belong to uid 4002" in error, error
+        assert f"sudo chown {owner} " in error and "nothing was written" in error
+        # the fix the message gives works
+        for suffix in ("-wal", "-shm"):
+            os.chown(f"{path}{suffix}", owner, owner)
+        assert as_user(owner, path, "rw") == {"read": 1, "appended": True}
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
