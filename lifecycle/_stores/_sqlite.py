@@ -19,8 +19,14 @@ back and replayed one append per transaction, so only the appends that cannot be
 error, so no caller waits more than about one ``busy_timeout``.
 
 Durability: ``fast`` (default) is WAL + ``synchronous=NORMAL`` — survives a crash of the
-process; the last commits may roll back on power loss. ``durable`` is WAL + ``synchronous=FULL``
-— survives power loss.
+process; the WAL is fsynced only at checkpoints (every 10,000 pages, and on the last close), so a
+power loss may roll back every commit since the last one (whole commits, newest first; the README
+gives the figures). ``durable`` is WAL + ``synchronous=FULL`` — survives power loss: each commit's
+WAL frames are fsynced before it is acknowledged.
+
+Faults from outside are checked where SQLite would stay silent: the file deleted or replaced
+while open (see :mod:`._sqlite_file`), ``-wal``/``-shm`` files another user made, the wrong async
+library.
 
 Other processes may write the same file: SQLite serialises writers (``busy_timeout``), and
 ``wait`` polls the head position every ``poll_interval`` seconds besides being woken at once by
