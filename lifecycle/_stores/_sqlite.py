@@ -391,7 +391,7 @@ class SQLiteStore(RunStore):
         try:
             results = self._commit(conn, batch)
         except StoreError as exc:  # the file is gone: said as it is, for every append
-            results = [exc for _ in batch]
+            results = [StoreError(*exc.args) for _ in batch]
         except BaseException as exc:  # never leave an appender waiting, whatever happened
             results = [self._error("append", exc) for _ in batch]
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
@@ -435,8 +435,7 @@ class SQLiteStore(RunStore):
                 # Busy: another process held the write lock for the whole busy_timeout. Every
                 # append of the batch fails with that one wait; replaying them one by one would
                 # make each wait busy_timeout again (10 appends: 10 waits).
-                error = self._error("append", exc)
-                return [error for _ in batch]
+                return [self._error("append", exc) for _ in batch]  # one cause, shared
         # SQLite failed somewhere in the batch (a full disk, say). Replay it one append per
         # transaction, so only the appends that cannot be written fail. (Not savepoints:
         # SQLITE_FULL, IOERR, NOMEM and BUSY abort the whole transaction, savepoints and all.
