@@ -19,10 +19,11 @@ back and replayed one append per transaction, so only the appends that cannot be
 error, so no caller waits more than about one ``busy_timeout``.
 
 Durability: ``fast`` (default) is WAL + ``synchronous=NORMAL`` — survives a crash of the
-process; the WAL is fsynced only at checkpoints (every 10,000 pages, and on the last close), so a
-power loss may roll back every commit since the last one (whole commits, newest first; the README
-gives the figures). ``durable`` is WAL + ``synchronous=FULL`` — survives power loss: each commit's
-WAL frames are fsynced before it is acknowledged.
+process. SQLite then fsyncs the WAL only at checkpoints (every 10,000 pages, and on the last
+close), so the store fsyncs it itself at least every ``SYNC_INTERVAL`` (1 s): a power loss may
+roll back the commits of the last second (whole commits, newest first). ``durable`` is WAL +
+``synchronous=FULL`` — survives power loss: each commit's WAL frames are fsynced before it is
+acknowledged.
 
 Faults from outside are checked where SQLite would stay silent: the file deleted or replaced
 while open (see :mod:`._sqlite_file`), ``-wal``/``-shm`` files another user made, the wrong async
@@ -90,6 +91,10 @@ _HINTS: Final = {
     "SQLITE_IOERR": "the operating system reported an I/O error",
 }
 
+SYNC_INTERVAL: Final = 1.0
+"""``fast``: the most time, in seconds, an acknowledged commit stays in the WAL unsynced (plus one
+fsync) — SQLite alone syncs the WAL only at checkpoints, every 10,000 pages."""
+
 _SEND: Final = object()  # resolves an appender's future: "you send the next batch"
 
 
@@ -154,6 +159,12 @@ class SQLiteStore(RunStore):
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
+        # fast durability's periodic WAL sync: the writer thread's last sync and whether
+        # commits came since; the loop's timer that syncs them when no commit comes to do it
+        self._synced_at = -1e9
+        self._unsynced = False
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._identity: sqlite_file.Identity | None = None  # the file's (st_dev, st_ino), writers
 
     # -- opening and closing ----------------------------------------------------------------------
@@ -210,6 +221,13 @@ class SQLiteStore(RunStore):
 
     async def aclose(self) -> None:
         """Close both connections (queued reads and writes finish first). Idempotent."""
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self._sync_task is not None:  # closing checkpoints, which syncs the WAL anyway
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([self._sync_task])  # it never raises (but cancelled)
+            self._sync_task = None
         dbs = [db for db in (self._writer, self._reader) if db is not None]
         self._writer = self._reader = None
         failure: sqlite3.Error | None = None
@@ -267,15 +285,18 @@ class SQLiteStore(RunStore):
                 self._check_same_file()
                 result = fn(conn)
                 conn.execute("COMMIT")
+                self._committed()
             except BaseException:
                 schema.rollback(conn)
                 raise
             return result
 
         try:
-            return await _on_thread(db, txn)
+            result = await _on_thread(db, txn)
         except sqlite3.Error as exc:
             raise self._error(doing, exc) from exc
+        self._arm_sync()
+        return result
 
     # -- appending: the group commit --------------------------------------------------------------
 
@@ -415,6 +436,7 @@ class SQLiteStore(RunStore):
             if f is not None and not f.done():
                 f.set_result(None)
         self._advance(head)
+        self._arm_sync()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[schema.Job]) -> list[object]:
         heads = self._heads
@@ -425,6 +447,7 @@ class SQLiteStore(RunStore):
             results = schema.apply_batch(conn, batch, heads, self.path)
             conn.execute("COMMIT")
             heads.commit()
+            self._committed()
             return results
         except BaseException as exc:
             heads.clear()
@@ -446,6 +469,7 @@ class SQLiteStore(RunStore):
                 conn.execute("BEGIN IMMEDIATE")
                 result = schema.apply_batch(conn, [job], None, self.path)[0]
                 conn.execute("COMMIT")
+                self._committed()
             except BaseException as exc:
                 schema.rollback(conn)
                 if not isinstance(exc, sqlite3.Error):
@@ -453,6 +477,57 @@ class SQLiteStore(RunStore):
                 result = self._error("append", exc)
             results.append(result)
         return results
+
+    # -- fast durability: the WAL synced at least every SYNC_INTERVAL ----------------------------
+
+    def _committed(self) -> None:
+        """On the writer thread, after each COMMIT. ``fast`` (``synchronous=NORMAL``) leaves the
+        WAL unsynced until a checkpoint; sync it here when the last sync is SYNC_INTERVAL old,
+        else note that commits wait for one (the loop's timer does it if no commit comes)."""
+        if self.durability != "fast":
+            return  # durable: SQLite synced the WAL before COMMIT returned
+        if time.monotonic() - self._synced_at >= SYNC_INTERVAL:
+            self._sync_wal()
+        else:
+            self._unsynced = True
+
+    def _sync_wal(self) -> None:
+        """fsync the WAL file (writer thread): everything committed so far survives power
+        loss. Any descriptor of the file will do for fsync; SQLite's own is not reachable."""
+        self._unsynced = False
+        self._synced_at = time.monotonic()
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(self._abspath + "-wal", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _arm_sync(self) -> None:
+        """On the loop, after commits: if some are unsynced, sync them SYNC_INTERVAL from now
+        unless a later commit does first."""
+        if self._unsynced and self._sync_timer is None and self._writer is not None:
+            loop = asyncio.get_running_loop()
+            self._sync_timer = loop.call_later(SYNC_INTERVAL, self._sync_later, loop)
+
+    def _sync_later(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sync_timer = None
+        db = self._writer
+        if db is not None and self._unsynced and self._sync_task is None:
+            self._sync_task = loop.create_task(self._sync_on_thread(db))
+
+    async def _sync_on_thread(self, db: aiosqlite.Connection) -> None:
+        def sync(conn: sqlite3.Connection) -> None:
+            if self._unsynced:  # a commit may have synced meanwhile
+                self._sync_wal()
+
+        try:
+            await _on_thread(db, sync)
+        except (OSError, ValueError, sqlite3.Error):
+            pass  # the store closed meanwhile (closing syncs), or the disk failed: next commit
+        finally:
+            self._sync_task = None
+        self._arm_sync()  # commits that came while it ran
 
     # -- reading ----------------------------------------------------------------------------------
 

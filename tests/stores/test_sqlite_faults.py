@@ -21,7 +21,7 @@ import trio
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 from lifecycle._stores import Write
-from lifecycle._stores._sqlite import SQLiteStore
+from lifecycle._stores._sqlite import SYNC_INTERVAL, SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -134,7 +134,7 @@ import asyncio, json, os, sys, tempfile
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 from lifecycle._stores import Write
-from lifecycle._stores._sqlite import SQLiteStore
+from lifecycle._stores._sqlite import SYNC_INTERVAL, SQLiteStore
 uid, path, readonly = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "ro"
 async def warm_up():  # every lazy import done while root can still read /root
     async with SQLiteStore("sqlite:///" + tempfile.mkdtemp() + "/warm.db") as s:
@@ -197,3 +197,49 @@ def test_wal_files_left_by_another_users_reader_get_an_error_naming_them_and_the
         assert as_user(owner, path, "rw") == {"read": 1, "appended": True}
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+_STRACE = ("strace", "-f", "-y", "-qq", "-e", "trace=pwrite64,fsync,fdatasync")
+_FAST_WRITER = """
+import asyncio, os, sys, time
+from lifecycle import events as ev
+from lifecycle._stores import Write
+from lifecycle._stores._sqlite import SYNC_INTERVAL, SQLiteStore
+async def main():
+    store = await SQLiteStore("sqlite:///" + sys.argv[1]).__aenter__()
+    for i in range(6):  # the first commit syncs at once; the next five wait for the timer
+        await store.append([Write(stream="s", events=(ev.LogRecorded(text=str(i)),))])
+    await asyncio.sleep(SYNC_INTERVAL * 1.5)
+    os._exit(0)  # no close: a close checkpoints, which would sync the WAL anyway
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace, to see the fsyncs")
+def test_fast_durability_syncs_the_wal_within_the_interval_without_a_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """``fast`` used to leave the WAL unsynced until a checkpoint (10,000 pages): commits could
+    be lost to a power loss for as long as the store was written slowly. Now the writes of every
+    acknowledged commit are followed by an fsync of the WAL within SYNC_INTERVAL, with no
+    further commit to trigger it (#12.6). Seen from outside: strace of a real process."""
+    trace = tmp_path / "trace.txt"
+    result = subprocess.run(
+        [*_STRACE, "-o", str(trace), sys.executable, "-c", _FAST_WRITER, str(tmp_path / "runs.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0 and "ptrace" in result.stderr:
+        pytest.skip(f"strace cannot trace here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    wal = [
+        "fsync" if "sync(" in line else "write"
+        for line in trace.read_text().splitlines()
+        if "runs.db-wal>" in line
+    ]
+    assert wal.count("write") >= 6
+    assert wal.count("fsync") >= 2, wal  # the first commit's, and the timer's
+    assert wal[-1] == "fsync", wal  # nothing written to the WAL stays unsynced
