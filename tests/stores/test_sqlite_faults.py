@@ -21,7 +21,7 @@ import trio
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 from lifecycle._stores import Write
-from lifecycle._stores._sqlite import SYNC_INTERVAL, SQLiteStore
+from lifecycle._stores._sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -134,7 +134,7 @@ import asyncio, json, os, sys, tempfile
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 from lifecycle._stores import Write
-from lifecycle._stores._sqlite import SYNC_INTERVAL, SQLiteStore
+from lifecycle._stores._sqlite import SQLiteStore
 uid, path, readonly = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "ro"
 async def warm_up():  # every lazy import done while root can still read /root
     async with SQLiteStore("sqlite:///" + tempfile.mkdtemp() + "/warm.db") as s:
