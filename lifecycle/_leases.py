@@ -40,7 +40,6 @@ import anyio.to_thread
 
 from lifecycle import events as ev
 from lifecycle._errors import InvalidTransition, UnknownRun
-from lifecycle._logging import get_logger
 from lifecycle._processes import kill_leftovers
 
 if TYPE_CHECKING:
@@ -60,7 +59,13 @@ __all__ = [
 DEFAULT_LEASE_TTL: Final = 30.0
 """Seconds an engine's lease lives without renewal (see :class:`LeaseTimes` for the bound)."""
 
-_log = get_logger("lifecycle.engine")
+
+def _log() -> Any:
+    """The engine's logger, imported when first needed: ``lifecycle --help`` imports this
+    module (through the CLI's model) and must not load structlog."""
+    from lifecycle._logging import get_logger  # noqa: PLC0415 - lazily, see above
+
+    return get_logger("lifecycle.engine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,7 @@ async def kill_what_was_left(runs: RunService, view: RunView) -> dict[str, list[
         pids = await anyio.to_thread.run_sync(kill_leftovers, identity)
         if pids:
             killed[stream] = pids
-            _log.warning("left-over processes killed", stream=stream, pids=pids, process=identity)
+            _log().warning("left-over processes killed", stream=stream, pids=pids, process=identity)
     return killed
 
 
@@ -170,7 +175,7 @@ async def reconcile(
             if not view.terminal:
                 await kill_what_was_left(runs, view)
                 view = await end_run(runs, lease.run_id, reason)
-                _log.warning(
+                _log().warning(
                     "run reconciled",
                     run_id=lease.run_id,
                     lost_owner=lease.owner,
