@@ -60,7 +60,8 @@ __all__ = [
 DEFAULT_LEASE_TTL: Final = 30.0
 """Seconds an engine's lease lives without renewal (see :class:`LeaseTimes` for the bound)."""
 
-_log = get_logger("lifecycle.engine")
+
+_log: Final = get_logger("lifecycle.engine")  # structlog itself loads on the first log call
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,20 @@ transaction, against the database and against the earlier appends of the same ba
 append that fails (``ConcurrencyError``, ``IdempotencyConflict``) writes nothing and costs its
 neighbours nothing. If SQLite itself fails during the batch (a full disk), the batch is rolled
 back and replayed one append per transaction, so only the appends that cannot be written fail
-(``StoreError``), each as a whole.
+(``StoreError``), each as a whole — except when the write lock could not be had within
+``busy_timeout`` (another process held it): then the whole batch fails at once with that one
+error, so no caller waits more than about one ``busy_timeout``.
 
 Durability: ``fast`` (default) is WAL + ``synchronous=NORMAL`` — survives a crash of the
-process; the last commits may roll back on power loss. ``durable`` is WAL + ``synchronous=FULL``
-— survives power loss.
+process. SQLite then fsyncs the WAL only at checkpoints (every 10,000 pages, and on the last
+close), so the store fsyncs it itself at least every ``SYNC_INTERVAL`` (1 s): a power loss may
+roll back the commits of the last second (whole commits, newest first). ``durable`` is WAL +
+``synchronous=FULL`` — survives power loss: each commit's WAL frames are fsynced before it is
+acknowledged.
+
+Faults from outside are checked where SQLite would stay silent: the file deleted or replaced
+while open (see :mod:`._sqlite_file`), ``-wal``/``-shm`` files another user made, the wrong async
+library.
 
 Other processes may write the same file: SQLite serialises writers (``busy_timeout``), and
 ``wait`` polls the head position every ``poll_interval`` seconds besides being woken at once by
@@ -32,6 +41,7 @@ import contextlib
 import datetime as _dt
 import os
 import sqlite3
+import sys
 import threading
 import time
 import urllib.parse
@@ -47,6 +57,7 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._errors import StoreError
 
+from . import _sqlite_file as sqlite_file
 from . import _sqlite_pages as pages
 from . import _sqlite_read as reads
 from . import _sqlite_schema as schema
@@ -91,6 +102,10 @@ _HINTS: Final = {
     "SQLITE_CORRUPT": "the database file is damaged",
     "SQLITE_IOERR": "the operating system reported an I/O error",
 }
+
+SYNC_INTERVAL: Final = 1.0
+"""``fast``: the most time, in seconds, an acknowledged commit stays in the WAL unsynced (plus one
+fsync) — SQLite alone syncs the WAL only at checkpoints, every 10,000 pages."""
 
 _SEND: Final = object()  # resolves an appender's future: "you send the next batch"
 
@@ -156,17 +171,26 @@ class SQLiteStore(RunStore):
         self._head = 0
         self._polled_at = -1e9
         self._changed: anyio.Event | None = None
+        # fast durability's periodic WAL sync: the writer thread's last sync and whether
+        # commits came since; the loop's timer that syncs them when no commit comes to do it
+        self._synced_at = -1e9
+        self._unsynced = False
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._sync_task: asyncio.Task[None] | None = None
+        self._identity: sqlite_file.Identity | None = None  # the file's (st_dev, st_ino), writers
 
     # -- opening and closing ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         if self._reader is not None:
             return self
+        _require_asyncio(self.url)
         await anyio.to_thread.run_sync(self._check_file)
         try:
             if not self.readonly:
                 self._writer = await self._connect("rwc")
                 await _on_thread(self._writer, self._setup_writer)
+                self._identity = sqlite_file.identity_of(self._abspath)
             self._reader = await self._connect("ro" if self.readonly else "rw")
             await _on_thread(self._reader, self._setup_reader)
         except BaseException as exc:
@@ -209,6 +233,13 @@ class SQLiteStore(RunStore):
 
     async def aclose(self) -> None:
         """Close both connections (queued reads and writes finish first). Idempotent."""
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self._sync_task is not None:  # closing checkpoints, which syncs the WAL anyway
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([self._sync_task])  # it never raises (but cancelled)
+            self._sync_task = None
         dbs = [db for db in (self._writer, self._reader) if db is not None]
         self._writer = self._reader = None
         failure: sqlite3.Error | None = None
@@ -227,11 +258,19 @@ class SQLiteStore(RunStore):
 
     def _error(self, doing: str, exc: BaseException, *, wrote: bool = True) -> StoreError:
         name = str(getattr(exc, "sqlite_errorname", ""))
-        hint = _HINTS.get("_".join(name.split("_")[:2]), "")
+        code = "_".join(name.split("_")[:2])
+        hint = _HINTS.get(code, "")
+        if code in {"SQLITE_READONLY", "SQLITE_CANTOPEN"}:
+            hint = sqlite_file.foreign_files_hint(self._abspath) or hint
         tail = "; nothing was written" if wrote else ""
         error = StoreError(f"{self.url}: {doing} failed: {exc}{f' ({hint})' if hint else ''}{tail}")
         error.__cause__ = exc
         return error
+
+    def _check_same_file(self) -> None:
+        """Refuse to commit to a file deleted or replaced since it was opened (see
+        :mod:`._sqlite_file`)."""
+        sqlite_file.check_same_file(self.url, self._abspath, self._identity)
 
     def _closed(self) -> StoreError:
         return StoreError(f"{self.url} is not open: use it as `async with store:`")
@@ -260,17 +299,21 @@ class SQLiteStore(RunStore):
         def txn(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._check_same_file()
                 result = fn(conn)
                 conn.execute("COMMIT")
+                self._committed()
             except BaseException:
                 schema.rollback(conn)
                 raise
             return result
 
         try:
-            return await _on_thread(db, txn)
+            result = await _on_thread(db, txn)
         except sqlite3.Error as exc:
             raise self._error(doing, exc) from exc
+        self._arm_sync()
+        return result
 
     # -- appending: the group commit --------------------------------------------------------------
 
@@ -385,6 +428,8 @@ class SQLiteStore(RunStore):
             return
         try:
             results = self._commit(conn, batch)
+        except StoreError as exc:  # the file is gone: said as it is, for every append
+            results = [StoreError(*exc.args) for _ in batch]
         except BaseException as exc:  # never leave an appender waiting, whatever happened
             results = [self._error("append", exc) for _ in batch]
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
@@ -408,23 +453,29 @@ class SQLiteStore(RunStore):
             if f is not None and not f.done():
                 f.set_result(None)
         self._advance(head)
+        self._arm_sync()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> list[object]:
         heads = self._heads
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._check_same_file()
             heads.check(conn)
             results = apply_batch(conn, batch, heads, self.path)
             conn.execute("COMMIT")
             heads.commit()
+            self._committed()
             return results
         except BaseException as exc:
             heads.clear()
             schema.rollback(conn)  # whatever went wrong, never leave the transaction open
             if not isinstance(exc, sqlite3.Error):
                 raise
-            if len(batch) == 1:
-                return [self._error("append", exc)]
+            if len(batch) == 1 or _is_busy(exc):
+                # Busy: another process held the write lock for the whole busy_timeout. Every
+                # append of the batch fails with that one wait; replaying them one by one would
+                # make each wait busy_timeout again (10 appends: 10 waits).
+                return [self._error("append", exc) for _ in batch]  # one cause, shared
         # SQLite failed somewhere in the batch (a full disk, say). Replay it one append per
         # transaction, so only the appends that cannot be written fail. (Not savepoints:
         # SQLITE_FULL, IOERR, NOMEM and BUSY abort the whole transaction, savepoints and all.
@@ -435,6 +486,7 @@ class SQLiteStore(RunStore):
                 conn.execute("BEGIN IMMEDIATE")
                 result = apply_batch(conn, [job], None, self.path)[0]
                 conn.execute("COMMIT")
+                self._committed()
             except BaseException as exc:
                 schema.rollback(conn)
                 if not isinstance(exc, sqlite3.Error):
@@ -442,6 +494,57 @@ class SQLiteStore(RunStore):
                 result = self._error("append", exc)
             results.append(result)
         return results
+
+    # -- fast durability: the WAL synced at least every SYNC_INTERVAL ----------------------------
+
+    def _committed(self) -> None:
+        """On the writer thread, after each COMMIT. ``fast`` (``synchronous=NORMAL``) leaves the
+        WAL unsynced until a checkpoint; sync it here when the last sync is SYNC_INTERVAL old,
+        else note that commits wait for one (the loop's timer does it if no commit comes)."""
+        if self.durability != "fast":
+            return  # durable: SQLite synced the WAL before COMMIT returned
+        if time.monotonic() - self._synced_at >= SYNC_INTERVAL:
+            self._sync_wal()
+        else:
+            self._unsynced = True
+
+    def _sync_wal(self) -> None:
+        """fsync the WAL file (writer thread): everything committed so far survives power
+        loss. Any descriptor of the file will do for fsync; SQLite's own is not reachable."""
+        self._unsynced = False
+        self._synced_at = time.monotonic()
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(self._abspath + "-wal", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _arm_sync(self) -> None:
+        """On the loop, after commits: if some are unsynced, sync them SYNC_INTERVAL from now
+        unless a later commit does first."""
+        if self._unsynced and self._sync_timer is None and self._writer is not None:
+            loop = asyncio.get_running_loop()
+            self._sync_timer = loop.call_later(SYNC_INTERVAL, self._sync_later, loop)
+
+    def _sync_later(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sync_timer = None
+        db = self._writer
+        if db is not None and self._unsynced and self._sync_task is None:
+            self._sync_task = loop.create_task(self._sync_on_thread(db))
+
+    async def _sync_on_thread(self, db: aiosqlite.Connection) -> None:
+        def sync(conn: sqlite3.Connection) -> None:
+            if self._unsynced:  # a commit may have synced meanwhile
+                self._sync_wal()
+
+        try:
+            await _on_thread(db, sync)
+        except (OSError, ValueError, sqlite3.Error):
+            pass  # the store closed meanwhile (closing syncs), or the disk failed: next commit
+        finally:
+            self._sync_task = None
+        self._arm_sync()  # commits that came while it ran
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -699,6 +802,32 @@ class SQLiteStore(RunStore):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _require_asyncio(url: str) -> None:
+    """aiosqlite hands its results to an asyncio loop: under trio (or with no loop at all) it
+    would fail later with the other library's internal error. Refuse at once, saying what
+    works."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return
+    library = "another async library"
+    sniffio = sys.modules.get("sniffio")  # loaded by trio (anyio 4.10+ does without it)
+    with contextlib.suppress(Exception):
+        library = str(sniffio.current_async_library())  # type: ignore[union-attr]
+    raise StoreError(
+        f"{url}: the SQLite store runs on asyncio only (aiosqlite), not {library}: run it under "
+        'asyncio (anyio.run(main, backend="asyncio")) or use the blocking Runs; memory:// works '
+        "on trio too"
+    )
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or one of its extended codes: the lock was not had within busy_timeout."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
