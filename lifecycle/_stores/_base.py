@@ -230,10 +230,18 @@ def _guard_append(fn: _Method) -> _Method:
     return _guarded(append)
 
 
+def _from_start(kw: dict[str, Any]) -> None:
+    """``after`` ≤ 0 reads from the start: backends are handed 0, never a negative position
+    (SQLite's damage check expects the first position read to be ``after + 1``)."""
+    if kw.get("after", 0) < 0:
+        kw["after"] = 0
+
+
 def _guard_read(fn: _Method) -> _Method:
     @functools.wraps(fn)
     async def read(self: EventStore, *args: Any, **kw: Any) -> Any:
         check_streams(args[0] if args else kw.get("streams", ()))
+        _from_start(kw)
         return await fn(self, *args, **kw)
 
     return _guarded(read)
@@ -244,6 +252,7 @@ def _guard_limit(call: str) -> Callable[[_Method], _Method]:
         @functools.wraps(fn)
         async def method(self: EventStore, *args: Any, **kw: Any) -> Any:
             check_limit(kw.get("limit"), call)
+            _from_start(kw)
             return await fn(self, *args, **kw)
 
         return _guarded(method)
