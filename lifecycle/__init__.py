@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._errors import LifecycleError as LifecycleError
     from ._errors import StoreError as StoreError
     from ._errors import StreamClosed as StreamClosed
+    from ._errors import UnknownContainer as UnknownContainer
     from ._errors import UnknownDialect as UnknownDialect
     from ._errors import UnknownRun as UnknownRun
     from ._replay import Divergence as Divergence
@@ -103,6 +104,7 @@ _WHERE: dict[str, str] = {
     "LifecycleError": "._errors",
     "StoreError": "._errors",
     "StreamClosed": "._errors",
+    "UnknownContainer": "._errors",
     "UnknownDialect": "._errors",
     "UnknownRun": "._errors",
     "Divergence": "._replay",
@@ -193,6 +195,7 @@ __all__ = [
     "StreamClosed",
     "Task",
     "TaskCall",
+    "UnknownContainer",
     "UnknownDialect",
     "UnknownRun",
     "Upstream",
