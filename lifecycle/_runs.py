@@ -502,10 +502,12 @@ class AsyncRuns:
         run_trial = trials.get(None)
         if run_trial is not None and _row_moves(run.run, run_trial):
             if run_trial.state is not run.run.state and run_trial.outcome is not None:
+                streams: dict[str | None, StreamFold] = dict(run.containers.items())
+                streams.update(trials)
                 active = [
                     name
-                    for name, acc in {**run.containers, **trials}.items()
-                    if name is not None and (trials.get(name) or acc).outcome is None
+                    for name, acc in streams.items()
+                    if name is not None and acc.outcome is None
                 ]
                 if active:
                     raise InvalidTransition(
