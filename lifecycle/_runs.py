@@ -744,6 +744,20 @@ class Runs:
     def resume(self, run_id: int, **kwargs: Any) -> RunView:
         return self._call(self.runs.resume, run_id, **kwargs)  # type: ignore[no-any-return]
 
+    # Added for embedding (issue 13): orchestrator hooks are synchronous.
+    def record_many(
+        self,
+        run_id: int,
+        items: Sequence[tuple[str | None, Sequence[ev.Fact]]],
+        **kwargs: Any,
+    ) -> builtins.list[ev.Recorded]:
+        """:meth:`AsyncRuns.record_many`, blocking: several streams of one run, one append."""
+        return self._call(self.runs.record_many, run_id, items, **kwargs)  # type: ignore[no-any-return]
+
+    def reconcile(self) -> builtins.list[RunView]:
+        """:meth:`AsyncRuns.reconcile`, blocking: end the runs whose engine died."""
+        return self._call(self.runs.reconcile)  # type: ignore[no-any-return]
+
     def follow(self, run_id: int) -> Iterator[ev.Recorded]:
         agen = self.runs.follow(run_id)
         try:

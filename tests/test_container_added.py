@@ -127,6 +127,17 @@ def test_blocking_twin_adds_containers() -> None:
         assert runs.get(run.id).containers["orders"].state == "Queued"
 
 
+def test_blocking_twin_has_record_many_and_reconcile() -> None:
+    with lifecycle.Runs() as runs:
+        run = runs.create("datatailr")
+        records = runs.record_many(
+            run.id, [(None, [ev.ContainerAdded(name="t")]), ("t", [ev.ExecutionStarted()])]
+        )
+        assert [r.stream for r in records] == ["run-1", "run-1/t", "run-1/t"]
+        assert runs.get(run.id).containers["t"].state == "Running"
+        assert runs.reconcile() == []  # no engine holds a lease: nothing to end
+
+
 @pytest.mark.parametrize("name", ["datatailr", "domino", "qualytics"])
 def test_diagrams_mark_container_added_as_an_extension(name: str) -> None:
     assert "ContainerAdded (extension)" in lifecycle.dialect(name).to_mermaid()
