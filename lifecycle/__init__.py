@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._errors import LifecycleError as LifecycleError
     from ._errors import StoreError as StoreError
     from ._errors import StreamClosed as StreamClosed
+    from ._errors import UnknownContainer as UnknownContainer
     from ._errors import UnknownDialect as UnknownDialect
     from ._errors import UnknownRun as UnknownRun
     from ._processes import process_identity as process_identity
@@ -106,6 +107,7 @@ _WHERE: dict[str, str] = {
     "LifecycleError": "._errors",
     "StoreError": "._errors",
     "StreamClosed": "._errors",
+    "UnknownContainer": "._errors",
     "UnknownDialect": "._errors",
     "UnknownRun": "._errors",
     "process_identity": "._processes",
@@ -198,6 +200,7 @@ __all__ = [
     "StreamClosed",
     "Task",
     "TaskCall",
+    "UnknownContainer",
     "UnknownDialect",
     "UnknownRun",
     "Upstream",

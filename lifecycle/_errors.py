@@ -6,7 +6,8 @@
      ├── InvalidDialect         a dialect declaration that fails validation
      ├── ConcurrencyError       the expected version of a stream did not match
      │    └── IdempotencyConflict   some, not all, of a batch's event ids were already stored
-     ├── UnknownRun             no run (or container of it) by that id / name
+     ├── UnknownRun             no run by that id
+     ├── UnknownContainer       the run exists, but has no container by that name
      ├── UnknownDialect         no dialect registered under that name
      ├── InvalidFact            a fact whose fields do not have their declared types (not written)
      ├── CorruptLog             a replay or import input line that cannot be read
@@ -28,6 +29,7 @@ __all__ = [
     "LifecycleError",
     "StoreError",
     "StreamClosed",
+    "UnknownContainer",
     "UnknownDialect",
     "UnknownRun",
 ]
@@ -91,7 +93,7 @@ class IdempotencyConflict(ConcurrencyError):
 
 
 class UnknownRun(LifecycleError):
-    """No run (or no container of that run) with that id."""
+    """No run with that id (an unknown container of a run is ``UnknownContainer``)."""
 
 
 class UnknownDialect(LifecycleError):
@@ -123,3 +125,12 @@ class CorruptLog(LifecycleError):
 class StoreError(LifecycleError):
     """The store could not do what was asked (full disk, read-only file, a file that is not a
     lifecycle database, a newer schema). The cause is chained; nothing was partly written."""
+
+
+class UnknownContainer(LifecycleError):
+    """The run exists but has no container by that name: declare it in ``create(containers=...)``
+    or add it with a ``ContainerAdded`` fact on the run. Carries ``run_id`` and ``container``."""
+
+    def __init__(self, message: str, *, run_id: int, container: str) -> None:
+        self.run_id, self.container = run_id, container
+        super().__init__(message)

@@ -34,6 +34,7 @@ from ._errors import (
     IdempotencyConflict,
     InvalidTransition,
     StreamClosed,
+    UnknownContainer,
     UnknownRun,
 )
 from ._leases import reconcile as reconcile_leases
@@ -91,6 +92,65 @@ def _copy(acc: StreamFold) -> StreamFold:
     return clone
 
 
+def _added(records: Iterable[ev.Recorded]) -> builtins.list[str]:
+    """Names of the containers that ``ContainerAdded`` facts among ``records`` add."""
+    return [r.event.name for r in records if isinstance(r.event, ev.ContainerAdded)]
+
+
+def _added_container(
+    run: RunFold,
+    trial: StreamFold,
+    container: str | None,
+    fact: ev.ContainerAdded,
+    *,
+    trials: dict[str | None, StreamFold],
+    now: _dt.datetime,
+) -> StreamFold:
+    """Check a ``ContainerAdded`` and fold the new container's ``Requested`` (issue 13).
+
+    Any non-empty name is accepted; its stream is ``run-{id}/{name}`` verbatim (a stream name is
+    split at its *first* ``/``, so ``/``, ``(`` and spaces in a container name are safe)."""
+    req = run.run.requested
+
+    def refuse(hint: str) -> InvalidTransition:
+        return InvalidTransition(
+            dialect=trial.dialect.name,
+            state=trial.state,
+            fact="ContainerAdded",
+            stream=trial.stream,
+            version=trial.version,
+            hint=hint,
+        )
+
+    if container is not None:
+        raise refuse("ContainerAdded is a run-level fact: record it with container=None.")
+    if (
+        req is None
+        or run.dialect.containers is None
+        or not run.dialect.has_containers(req.operation)
+    ):
+        operation = req.operation if req else "?"
+        raise refuse(f"{run.dialect.name} {operation} runs have no containers.")
+    if not isinstance(fact.name, str) or not fact.name:
+        raise refuse("A container name must be a non-empty string.")
+    if fact.name in run.containers or fact.name in trials:
+        raise refuse(f"Run {run.run_id} already has a container {fact.name!r}.")
+    child = StreamFold(run.dialect.containers, container_stream(run.run_id, fact.name))
+    child.apply(
+        ev.Requested(
+            dialect=req.dialect,
+            operation=req.operation,
+            name=fact.name,
+            mode=req.mode,
+            original_run_id=req.original_run_id,
+            root_run_id=req.root_run_id,
+            job_version=req.job_version,
+        ),
+        now,
+    )
+    return child
+
+
 class AsyncRuns:
     """Runs on a store: ``async with AsyncRuns("sqlite:///runs.db") as runs: ...``.
 
@@ -133,7 +193,8 @@ class AsyncRuns:
                 raise UnknownRun(f"no run {run_id} in {self.store.url}")
             requested = head[0].event
             run = RunFold(find_dialect(requested.dialect), run_id)
-            streams = [container_stream(run_id, c) for c in requested.containers]
+            names = [*requested.containers, *_added(head)]
+            streams = [container_stream(run_id, c) for c in names]
             tail = await self.store.read(streams) if streams else []
             run.catch_up(head)
             run.catch_up(tail)
@@ -144,7 +205,11 @@ class AsyncRuns:
                 self._evict()
             self._cache[run_id] = run
         elif fresh and not run.terminal:
-            run.catch_up(await self.store.read(self._streams(run), after=run.seen))
+            records = await self.store.read(self._streams(run), after=run.seen)
+            new = [c for c in _added(records) if c not in run.containers]
+            run.catch_up(records)
+            if new:  # added by another writer: their streams from the start
+                run.catch_up(await self.store.read([container_stream(run_id, c) for c in new]))
         return run
 
     def _evict(self) -> None:
@@ -155,8 +220,7 @@ class AsyncRuns:
 
     @staticmethod
     def _streams(run: RunFold) -> list[str]:
-        containers = run.run.requested.containers if run.run.requested else ()
-        return [run_stream(run.run_id), *(container_stream(run.run_id, c) for c in containers)]
+        return [run_stream(run.run_id), *(acc.stream for acc in run.containers.values())]
 
     @staticmethod
     def _versions(run: RunFold) -> int:
@@ -260,9 +324,9 @@ class AsyncRuns:
                 fact="Requested",
                 hint=f"{d.name} {operation} runs have no containers; all work folds into the run.",
             )
-        bad = [c for c in names if not c or "/" in c or not isinstance(c, str)]
+        bad = [c for c in names if not isinstance(c, str) or not c]
         if bad or len(set(names)) != len(names):
-            raise ValueError(f"container names must be unique, non-empty, without '/': {names}")
+            raise ValueError(f"container names must be unique, non-empty strings: {names}")
         requested = ev.Requested(
             dialect=d.name,
             operation=operation,
@@ -377,22 +441,31 @@ class AsyncRuns:
     ) -> builtins.list[ev.Recorded]:
         """Validate ``items`` on copies of the streams' folds, append, then install the copies.
         Nothing is changed unless the append succeeds."""
-        requested = run.run.requested
-        known = requested.containers if requested is not None else ()
         now = _dt.datetime.now(_dt.UTC)
         trials: dict[str | None, StreamFold] = {}
         events: dict[str | None, builtins.list[ev.Fact]] = {}
+        # event ids follow the facts in the order given; writes group them per stream
+        stream_ids: dict[str | None, builtins.list[str]] = {}
+        given = iter(ids)
         for container, facts in items:
-            if container is not None and container not in known:
-                raise UnknownRun(
+            if (
+                container is not None
+                and container not in trials
+                and container not in run.containers
+            ):
+                raise UnknownContainer(
                     f"run {run.run_id} has no container {container!r} "
-                    f"(containers: {', '.join(known) or 'none'})"
+                    f"(containers: {', '.join(run.containers) or 'none'}); declare it in "
+                    "create(containers=...) or record ContainerAdded on the run first",
+                    run_id=run.run_id,
+                    container=container,
                 )
             trial = trials.get(container)
             if trial is None:
                 trial = trials[container] = _copy(run.stream(container))
-                events[container] = []
+                events[container], stream_ids[container] = [], []
             for fact in facts:
+                fact_id = next(given)
                 if isinstance(fact, ev.Requested):
                     raise InvalidTransition(
                         dialect=trial.dialect.name,
@@ -402,18 +475,26 @@ class AsyncRuns:
                         version=trial.version,
                         hint="Requested is written by create(), rerun() and resume() only.",
                     )
+                if isinstance(fact, ev.ContainerAdded):
+                    child = _added_container(run, trial, container, fact, trials=trials, now=now)
                 trial.apply(fact, now)
-            events[container].extend(facts)
-        # event ids follow the facts in the order given; writes group them per stream
-        given = iter(ids)
-        stream_ids: dict[str | None, builtins.list[str]] = {c: [] for c in trials}
-        for container, facts in items:
-            stream_ids[container].extend(next(given) for _ in facts)
+                events[container].append(fact)
+                stream_ids[container].append(fact_id)
+                if isinstance(fact, ev.ContainerAdded):
+                    trials[fact.name] = child
+                    events[fact.name] = [child.requested]  # type: ignore[list-item]
+                    stream_ids[fact.name] = [f"{fact_id}:requested"]
         writes = [
             Write(
                 stream=trial.stream,
                 events=tuple(events[c]),
-                expected_version=run.stream(c).version,
+                expected_version=(
+                    run.run.version
+                    if c is None
+                    else run.containers[c].version
+                    if c in run.containers
+                    else 0
+                ),
                 event_ids=tuple(stream_ids[c]),
             )
             for c, trial in trials.items()
@@ -422,10 +503,12 @@ class AsyncRuns:
         run_trial = trials.get(None)
         if run_trial is not None and _row_moves(run.run, run_trial):
             if run_trial.state is not run.run.state and run_trial.outcome is not None:
+                streams: dict[str | None, StreamFold] = dict(run.containers.items())
+                streams.update(trials)
                 active = [
                     name
-                    for name, acc in run.containers.items()
-                    if (trials.get(name) or acc).outcome is None
+                    for name, acc in streams.items()
+                    if name is not None and acc.outcome is None
                 ]
                 if active:
                     raise InvalidTransition(
@@ -659,6 +742,20 @@ class Runs:
 
     def resume(self, run_id: int, **kwargs: Any) -> RunView:
         return self._call(self.runs.resume, run_id, **kwargs)  # type: ignore[no-any-return]
+
+    # Added for embedding (issue 13): orchestrator hooks are synchronous.
+    def record_many(
+        self,
+        run_id: int,
+        items: Sequence[tuple[str | None, Sequence[ev.Fact]]],
+        **kwargs: Any,
+    ) -> builtins.list[ev.Recorded]:
+        """:meth:`AsyncRuns.record_many`, blocking: several streams of one run, one append."""
+        return self._call(self.runs.record_many, run_id, items, **kwargs)  # type: ignore[no-any-return]
+
+    def reconcile(self) -> builtins.list[RunView]:
+        """:meth:`AsyncRuns.reconcile`, blocking: end the runs whose engine died."""
+        return self._call(self.runs.reconcile)  # type: ignore[no-any-return]
 
     def follow(self, run_id: int) -> Iterator[ev.Recorded]:
         agen = self.runs.follow(run_id)

@@ -27,6 +27,7 @@ __all__ = [
     "BuildFailed",
     "BuildStarted",
     "BuildSucceeded",
+    "ContainerAdded",
     "ExecutionFailed",
     "ExecutionStarted",
     "ExecutionSucceeded",
@@ -232,6 +233,21 @@ class Stopped(Fact, frozen=True, kw_only=True, tag=True):
     reason: str = "user"
 
 
+# -- embedding (issue 13) -------------------------------------------------------------------------
+
+
+class ContainerAdded(Fact, frozen=True, kw_only=True, tag=True):
+    """A run-level fact: container ``name`` joins an active run (an orchestrator that learns its
+    tasks as it goes: Prefect's dynamic tasks, Dask's keys graph by graph). ``depends_on`` names
+    containers it waits for (informational). ``name`` must be non-empty (the default exists only
+    so that every fact class can be made without arguments). The run service writes the
+    container's own ``Requested`` in the same append. A dialect extension in every built-in
+    dialect."""
+
+    name: str = ""
+    depends_on: tuple[str, ...] = ()
+
+
 FactType: TypeAlias = (
     Requested
     | BuildStarted
@@ -254,6 +270,7 @@ FactType: TypeAlias = (
     | StopRequested
     | StoppingStarted
     | Stopped
+    | ContainerAdded
 )
 """The tagged union of every fact (what a decoder accepts)."""
 

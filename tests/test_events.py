@@ -42,6 +42,7 @@ SAMPLES: list[ev.Fact] = [
     ev.StopRequested(by="ann"),
     ev.StoppingStarted(),
     ev.Stopped(reason="upstream_failed"),
+    ev.ContainerAdded(name="('inc-3f2a', 7)", depends_on=("a/b",)),
 ]
 
 

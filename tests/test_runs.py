@@ -92,7 +92,7 @@ async def test_containers_only_where_the_dialect_has_them() -> None:
         with pytest.raises(lifecycle.UnknownDialect):
             await runs.create("nope")
         run = await runs.create("qualytics", operation="scan", containers=["x"])
-        with pytest.raises(lifecycle.UnknownRun, match="no container 'y'"):
+        with pytest.raises(lifecycle.UnknownContainer, match="run 1 has no container 'y'"):
             await runs.record(run.id, ev.ExecutionStarted(), container="y")
         with pytest.raises(lifecycle.UnknownRun):
             await runs.get(999)

@@ -12,6 +12,8 @@ Choices where the seed is silent:
 - **Stopped** is an extension: the dashboard can stop a process, and the seed names no state for
   it. Tasks that can no longer start because an upstream task failed end Stopped too, with reason
   ``upstream_failed``.
+- **ContainerAdded** is an extension (issue 13): in any active state a run can gain a task its
+  orchestrator decided on at run time; the run's state does not change.
 - Phases the seed does not model (preparation, image pull, finishing, stop requests) are tolerated
   without a state change, so the engine's canonical sequence fits.
 
@@ -104,6 +106,7 @@ datatailr = Dialect(
     ],
     tolerate={
         "LogRecorded": "*",
+        "ContainerAdded": "*",
         "StopRequested": "*",
         "StoppingStarted": "*",
         "BuildStarted": ["Building"],

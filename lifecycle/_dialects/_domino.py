@@ -13,6 +13,9 @@ Choices where the seed is silent:
   first (the seed's order), Stopping is skipped when there is nothing to sync.
 - ``InfrastructureFailed`` ends any active state in Error; ``BuildFailed``, ``ExecutionFailed``
   and ``OutOfMemory`` end in Failed.
+- **ContainerAdded** is an extension (issue 13): in any active state a run can gain a container
+  its orchestrator decided on at run time; the run's state does not change. (Recorded on a
+  container stream it is refused by the run service: it is a run-level fact.)
 - Domino has no containers of its own: a run's containers follow the same machine.
 """
 
@@ -66,6 +69,7 @@ domino = Dialect(
     ],
     tolerate={
         "LogRecorded": "*",
+        "ContainerAdded": "*",
         "ResourcesRequested": ["Queued"],
         "BuildSucceeded": ["Building"],
         "ResultStored": ["Running", "Finishing"],

@@ -1,7 +1,8 @@
 """Mermaid flowcharts of dialects, drawn like the seeds' diagrams.
 
 Solid arrows are progress and success; dotted arrows end in failure or cancellation (as in the
-Qualytics diagrams). Facts that share a move share an arrow. Tolerated facts are not drawn.
+Qualytics diagrams). Facts that share a move share an arrow. Tolerated facts are not drawn, except
+``ContainerAdded`` (an extension that changes no state): a note says where a run gains containers.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def to_mermaid(dialect: Dialect) -> str:
         arrow = "-.->" if dialect.states[dest].outcome in ("failed", "cancelled") else "-->"
         label = "<br/>".join(labels).replace('"', "'")
         lines.append(f'    {_node(source)} {arrow}|"{label}"| {_node(dest)}')
+    added = [t.source for t in dialect.transitions if t.fact == "ContainerAdded"]
+    if added:
+        active = [s.name for s in dialect.states.values() if s.outcome is None]
+        where = _ANY if sorted(added) == sorted(active) else ", ".join(added)
+        lines.append(
+            f'    added>"ContainerAdded (extension): a container joins the run in {where}"]'
+        )
     for outcome, style in _STYLE.items():
         members = [_node(s.name) for s in dialect.states.values() if s.outcome == outcome]
         if members:

@@ -13,6 +13,9 @@ Choices where the seed is silent:
 - Phases the seed does not model (resources, preparation, image pull, finishing, stop requests)
   are tolerated without a state change, so the engine's canonical sequence fits; because Promote
   starts in Running, ``ExecutionStarted`` is tolerated there too.
+- **ContainerAdded** is an extension (issue 13): a Queued or Running profile or scan can gain a
+  container its orchestrator decided on at run time; the run's state does not change. Operations
+  without a container layer refuse it (the run service raises ``InvalidTransition``).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ qualytics = Dialect(
     states=_STATES,
     initial={"promote": "Running", "*": "Queued"},
     transitions=_TRANSITIONS,
-    tolerate=_TOLERATE,
+    tolerate={**_TOLERATE, "ContainerAdded": ["Queued", "Running"]},
     operations=OPERATIONS,
     containers=container,
     container_operations=("profile", "scan"),

@@ -301,6 +301,8 @@ class RunStateMachine(RuleBasedStateMachine):
                 for group in plan.groups[state]
                 for m in group
                 if not (blocked and stream.dialect.table.outcome[m.dest] is not None)
+                # the service adds a container with it (checked in tests/test_container_added.py)
+                and m.fact is not ev.ContainerAdded
             ]
             if not options:
                 break
