@@ -71,6 +71,8 @@ class ContainerView(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
     cached_from: int | None = None
     result: ev.ResultStored | None = None
+    attempt: int = 1
+    """1, plus one for each ``Requeued`` (a retry): the attempt running now or that ended it."""
 
 
 class RunView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -103,6 +105,8 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     reason: str | None = None
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     containers: dict[str, ContainerView] = msgspec.field(default_factory=dict)
+    attempt: int = 1
+    """1, plus one for each ``Requeued`` of the run itself (containers count their own)."""
 
     @property
     def id(self) -> int:
@@ -116,6 +120,7 @@ class StreamFold:
     """The open fold of one stream. Mutable, private to its owner; snapshot with ``view()``."""
 
     __slots__ = (
+        "attempt",
         "cached_from",
         "created_at",
         "dialect",
@@ -149,6 +154,7 @@ class StreamFold:
         self.warned = False
         self.cached_from: int | None = None
         self.result: ev.ResultStored | None = None
+        self.attempt = 1
 
     @property
     def outcome(self) -> str | None:
@@ -191,6 +197,7 @@ class StreamFold:
             reason=self.reason,
             cached_from=self.cached_from,
             result=self.result,
+            attempt=self.attempt,
         )
 
 
@@ -230,6 +237,10 @@ def _on_result(acc: StreamFold, fact: Any, at: _dt.datetime | None) -> None:
     acc.result = fact
 
 
+def _on_requeued(acc: StreamFold, fact: Any, at: _dt.datetime | None) -> None:
+    acc.attempt += 1
+
+
 _EFFECTS: Final[dict[type, Callable[[StreamFold, Any, _dt.datetime | None], None]]] = {
     ev.Requested: _on_requested,
     ev.ExecutionStarted: _on_started,
@@ -241,6 +252,7 @@ _EFFECTS: Final[dict[type, Callable[[StreamFold, Any, _dt.datetime | None], None
     ev.OutOfMemory: _on_oom,
     ev.ExecutionSucceeded: _on_succeeded,
     ev.ResultStored: _on_result,
+    ev.Requeued: _on_requeued,
 }
 
 
@@ -349,6 +361,7 @@ class RunFold:
             reason=run.reason,
             params=dict(req.params) if req else {},
             containers=containers,
+            attempt=run.attempt,
         )
 
 

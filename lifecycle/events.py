@@ -41,6 +41,7 @@ __all__ = [
     "PreparationStarted",
     "Recorded",
     "Requested",
+    "Requeued",
     "ResourcesAssigned",
     "ResourcesRequested",
     "ResultStored",
@@ -248,6 +249,16 @@ class ContainerAdded(Fact, frozen=True, kw_only=True, tag=True):
     depends_on: tuple[str, ...] = ()
 
 
+class Requeued(Fact, frozen=True, kw_only=True, tag=True):
+    """A retry: the run or container goes back from its running states to its waiting state and
+    will start again (Dask: processing → released → waiting; Prefect: ``AwaitingRetry``). Views
+    count attempts from 1, one more per ``Requeued``. ``reason`` says why (``retry``,
+    ``worker_lost``, …). A dialect extension in every built-in dialect; a retry that then
+    succeeds is a success, without the Warning indicator (see the README, "Retries")."""
+
+    reason: str = "retry"
+
+
 FactType: TypeAlias = (
     Requested
     | BuildStarted
@@ -271,6 +282,7 @@ FactType: TypeAlias = (
     | StoppingStarted
     | Stopped
     | ContainerAdded
+    | Requeued
 )
 """The tagged union of every fact (what a decoder accepts)."""
 

@@ -43,6 +43,7 @@ SAMPLES: list[ev.Fact] = [
     ev.StoppingStarted(),
     ev.Stopped(reason="upstream_failed"),
     ev.ContainerAdded(name="('inc-3f2a', 7)", depends_on=("a/b",)),
+    ev.Requeued(reason="worker_lost"),
 ]
 
 

@@ -276,10 +276,26 @@ def test_console_sessions_print_what_the_readme_shows(name: str, tmp_path: Path)
         )
 
 
+def _drawn_now() -> dict[str, str]:
+    """Every built-in dialect's diagram (and its container machine's) as drawn today."""
+    drawn: dict[str, str] = {}
+    for name in ["datatailr", "domino", "qualytics"]:
+        d = lifecycle.dialect(name)
+        drawn[name] = d.to_mermaid()
+        if d.containers is not None and d.containers is not d:
+            drawn[d.containers.name] = d.containers.to_mermaid()
+    return drawn
+
+
 def update() -> None:
-    """Rewrite the output shown under every console command with what it prints now."""
+    """Rewrite the output shown under every console command with what it prints now, and
+    every dialect diagram with what ``Dialect.to_mermaid()`` draws now."""
     text = README
     bodies: dict[int, str] = {}  # by the start of a block's body
+    drawn = _drawn_now()
+    for block in blocks():
+        if block.kind == "diagram" and block.arg in drawn:
+            bodies[block.start] = drawn[block.arg]
     for name in sessions():
         with tempfile.TemporaryDirectory() as tmp:
             outputs = run_session(name, Path(tmp))

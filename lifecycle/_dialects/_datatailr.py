@@ -14,6 +14,10 @@ Choices where the seed is silent:
   ``upstream_failed``.
 - **ContainerAdded** is an extension (issue 13): in any active state a run can gain a task its
   orchestrator decided on at run time; the run's state does not change.
+- **Requeued** is an extension (issue 13): a retry takes a Starting or Running process or task
+  back to Pending; it starts again and the views count the attempt. A second
+  ``ExecutionStarted`` without it is refused. A retry that then succeeds ends Completed without
+  the Warning indicator.
 - Phases the seed does not model (preparation, image pull, finishing, stop requests) are tolerated
   without a state change, so the engine's canonical sequence fits.
 
@@ -26,6 +30,14 @@ from __future__ import annotations
 from ._declare import Dialect, State
 
 ACTIVE_LOGS = "*"
+
+# A retry (issue 13): a task or process that started goes back to Pending and starts again.
+_REQUEUED = {
+    "trigger": "Requeued",
+    "source": ["Starting", "Running"],
+    "dest": "Pending",
+    "extension": True,
+}
 
 task = Dialect(
     name="datatailr.task",
@@ -52,6 +64,7 @@ task = Dialect(
         {"trigger": "InfrastructureFailed", "source": "*", "dest": "Failed"},
         {"trigger": "OutOfMemory", "source": ["Starting", "Running"], "dest": "Out of Memory"},
         {"trigger": "Stopped", "source": "*", "dest": "Stopped", "extension": True},
+        _REQUEUED,
     ],
     tolerate={
         "LogRecorded": "*",
@@ -103,6 +116,7 @@ datatailr = Dialect(
         {"trigger": "InfrastructureFailed", "source": "*", "dest": "Failed"},
         {"trigger": "OutOfMemory", "source": ["Starting", "Running"], "dest": "Out of Memory"},
         {"trigger": "Stopped", "source": "*", "dest": "Stopped", "extension": True},
+        _REQUEUED,
     ],
     tolerate={
         "LogRecorded": "*",

@@ -16,6 +16,9 @@ Choices where the seed is silent:
 - **ContainerAdded** is an extension (issue 13): in any active state a run can gain a container
   its orchestrator decided on at run time; the run's state does not change. (Recorded on a
   container stream it is refused by the run service: it is a run-level fact.)
+- **Requeued** is an extension (issue 13): a retry takes a run from any state between Scheduled
+  and Finishing back to Queued (not once a stop was requested: the stop wins). A second
+  ``ExecutionStarted`` without it is refused. A retry that then succeeds ends Succeeded.
 - Domino has no containers of its own: a run's containers follow the same machine.
 """
 
@@ -66,6 +69,12 @@ domino = Dialect(
         {"trigger": "StopRequested", "source": _BEFORE_STOP, "dest": "StopRequested"},
         {"trigger": "StoppingStarted", "source": "StopRequested", "dest": "Stopping"},
         {"trigger": "Stopped", "source": ["StopRequested", "Stopping"], "dest": "Stopped"},
+        {
+            "trigger": "Requeued",
+            "source": _BEFORE_STOP[1:],
+            "dest": "Queued",
+            "extension": True,
+        },
     ],
     tolerate={
         "LogRecorded": "*",

@@ -16,6 +16,11 @@ Choices where the seed is silent:
 - **ContainerAdded** is an extension (issue 13): a Queued or Running profile or scan can gain a
   container its orchestrator decided on at run time; the run's state does not change. Operations
   without a container layer refuse it (the run service raises ``InvalidTransition``).
+- **Requeued** is an extension (issue 13): a retry takes a Running run or container back to
+  Queued; the views count the attempt. Unlike the other dialects, a second ``ExecutionStarted``
+  in Running is tolerated (Promote starts in Running and the engine still records it), so record
+  a retry as ``Requeued``: only then does the attempt count. A retry that then succeeds ends
+  Success without the Warning indicator.
 """
 
 from __future__ import annotations
@@ -64,6 +69,12 @@ _TRANSITIONS: list[dict[str, Any]] = [
         "source": ["Queued", "Running"],
         "dest": "Aborted",
         "label": "user clicks Abort",
+    },
+    {
+        "trigger": "Requeued",
+        "source": "Running",
+        "dest": "Queued",
+        "extension": True,
     },
 ]
 _TOLERATE = {

@@ -206,10 +206,12 @@ def register_strategies() -> None:
 # the walk's choices aligned when Hypothesis mutates an example; interleaved, a mutated fact
 # shifts the later choices and Hypothesis fills them with zeros, which ends most walks at once.
 
-_ENDING, _PROGRESS = 3, 16
+_ENDING, _PROGRESS, _BACK = 3, 15, 16
 """A free step is drawn by category from ``integers(0, 19)``: below ``_ENDING`` a move to a
-terminal state (15%), below ``_PROGRESS`` one to another active state (65%), else a tolerated
-fact (20%). Shrinking lowers the integer, so a shrunk history ends as early as it can."""
+terminal state (15%), below ``_PROGRESS`` one to another active state (60%), below ``_BACK`` a
+move back to a state the walk came through (5%: a retry, such as ``Requeued``), else a tolerated
+fact (20%). Shrinking lowers the integer, so a shrunk history ends as early as it can. Retries
+are rare on purpose: drawn as plain progress, they make the walks loop instead of ending."""
 
 Draw: TypeAlias = Callable[[st.SearchStrategy[Any]], Any]
 """What draws a value: a composite's ``draw``, or ``data.draw`` of ``st.data()``."""
@@ -221,12 +223,12 @@ _ONE_IN_THREE: Final = st.integers(0, 2)
 
 class _Plan:
     """What walks over one dialect (and operation) choose from, with every strategy built once:
-    per state the moves a plain fact takes, by category (ending, progress, tolerated), and every
-    move with a shortest walk to its source."""
+    per state the moves a plain fact takes, by category (ending, progress, tolerated, back), and
+    every move with a shortest walk to its source."""
 
     def __init__(self, dialect: Dialect, operation: str | None, max_facts: int) -> None:
         self.dialect, self.max_facts = dialect, max_facts
-        self.groups: dict[str, tuple[list[Move], list[Move], list[Move]]] = {}
+        self.groups: dict[str, tuple[list[Move], list[Move], list[Move], list[Move]]] = {}
         self.choose: dict[int, st.SearchStrategy[Move]] = {}
         tree: dict[str, list[Move]] = {START: []}
         queue = [START]
@@ -237,9 +239,11 @@ class _Plan:
                 if takes(dialect, m, fact_for(dialect, m, operation))
             ]
             ending = [m for m in found if dialect.table.outcome[m.dest] is not None]
-            progress = [m for m in found if not m.tolerated and m not in ending]
+            came_through = {START, *(m.source for m in tree[state])}
+            back = [m for m in found if not m.tolerated and m.dest in came_through]
+            progress = [m for m in found if not m.tolerated and m not in ending + back]
             tolerated = [m for m in found if m.tolerated]
-            self.groups[state] = (ending, progress, tolerated)
+            self.groups[state] = (ending, progress, tolerated, back)
             for group in self.groups[state]:
                 self.choose[id(group)] = st.sampled_from(group) if group else st.nothing()
                 for m in group:
@@ -280,7 +284,9 @@ class _Plan:
         while len(walk) < budget and self.dialect.table.outcome[state] is None:
             groups = self.groups[state]
             roll = draw(_ROLL)
-            wanted = groups[0 if roll < _ENDING else 1 if roll < _PROGRESS else 2]
+            wanted = groups[
+                0 if roll < _ENDING else 1 if roll < _PROGRESS else 3 if roll < _BACK else 2
+            ]
             group = wanted or next(g for g in groups if g)  # an empty category: any other
             move = draw(self.choose[id(group)])
             walk.append(move)

@@ -108,15 +108,16 @@ def test_datatailr_histories_sometimes_build() -> None:
 
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_histories_cover_every_state_and_most_moves(name: str) -> None:
-    """Coverage over 300 examples (derandomized, so it is the same every run): every state, and
-    at least 90% of every move (tolerated facts included). Measured at 300: datatailr 51-52/52,
-    domino 46-49/49, qualytics 27/27; everything by about 600. ``paths(d, "transitions")`` is
-    the deterministic way to take every move."""
+    """Coverage over 600 examples (derandomized, so it is the same every run): every state, and
+    at least 90% of every move (tolerated facts included). Measured at 600 since the retry move
+    (``Requeued``, issue 13): datatailr 60/60, domino 64/64, qualytics 30/30 (at 300, domino took
+    57/64: its six retry moves start deep in the dialect). ``paths(d, "transitions")`` is the
+    deterministic way to take every move."""
     d = lifecycle.dialect(name)
     taken: set[tuple[str, str, str]] = set()
     ended = [0]
 
-    @settings(max_examples=300, derandomize=True, database=None, phases=[Phase.generate])
+    @settings(max_examples=600, derandomize=True, database=None, phases=[Phase.generate])
     @given(histories(d))
     def record(facts: list[ev.Fact]) -> None:
         taken.update(_taken(d, facts))
@@ -128,7 +129,7 @@ def test_histories_cover_every_state_and_most_moves(name: str) -> None:
     assert len(taken & every) >= 0.9 * len(every), sorted(every - taken)
     changes = {m for m in every if m[0] != m[2]}
     assert len(taken & changes) >= 0.9 * len(changes), sorted(changes - taken)
-    assert ended[0] >= 200, "most histories should end in a terminal state"
+    assert ended[0] >= 400, "most histories should end in a terminal state"
 
 
 # -- invalid histories ----------------------------------------------------------------------------
