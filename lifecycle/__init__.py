@@ -39,11 +39,13 @@ if TYPE_CHECKING:
     from ._errors import InvalidFact as InvalidFact
     from ._errors import InvalidTransition as InvalidTransition
     from ._errors import LifecycleError as LifecycleError
+    from ._errors import PolicyViolation as PolicyViolation
     from ._errors import StoreError as StoreError
     from ._errors import StreamClosed as StreamClosed
     from ._errors import UnknownContainer as UnknownContainer
     from ._errors import UnknownDialect as UnknownDialect
     from ._errors import UnknownRun as UnknownRun
+    from ._phases import Phase as Phase
     from ._processes import process_identity as process_identity
     from ._replay import Divergence as Divergence
     from ._replay import ReplayReport as ReplayReport
@@ -104,12 +106,14 @@ _WHERE: dict[str, str] = {
     "InvalidDialect": "._errors",
     "InvalidFact": "._errors",
     "InvalidTransition": "._errors",
+    "PolicyViolation": "._errors",
     "LifecycleError": "._errors",
     "StoreError": "._errors",
     "StreamClosed": "._errors",
     "UnknownContainer": "._errors",
     "UnknownDialect": "._errors",
     "UnknownRun": "._errors",
+    "Phase": "._phases",
     "process_identity": "._processes",
     "Divergence": "._replay",
     "ReplayReport": "._replay",
@@ -185,6 +189,8 @@ __all__ = [
     "InvalidTransition",
     "LifecycleError",
     "MemoryStore",
+    "Phase",
+    "PolicyViolation",
     "Progress",
     "Projector",
     "RebuildReport",

@@ -2,7 +2,8 @@
 
     LifecycleError
      ├── InvalidTransition      a fact the stream's dialect does not accept in its current state
-     │    └── StreamClosed      the stream is terminal: no fact is accepted any more
+     │    ├── StreamClosed      the stream is terminal: no fact is accepted any more
+     │    └── PolicyViolation   a run-level outcome its containers' outcomes contradict
      ├── InvalidDialect         a dialect declaration that fails validation
      ├── ConcurrencyError       the expected version of a stream did not match
      │    └── IdempotencyConflict   some, not all, of a batch's event ids were already stored
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidFact",
     "InvalidTransition",
     "LifecycleError",
+    "PolicyViolation",
     "StoreError",
     "StreamClosed",
     "UnknownContainer",
@@ -65,6 +67,17 @@ class InvalidTransition(LifecycleError):
 
 class StreamClosed(InvalidTransition):
     """The stream is in a terminal state; terminal is final. Start a rerun or resume instead."""
+
+
+class PolicyViolation(InvalidTransition):
+    """A run-level outcome that contradicts the dialect's aggregation policy: a Datatailr run
+    whose task failed cannot end Completed. ``container`` names the container that decides the
+    outcome, ``expected`` is the outcome the policy derives (``failed`` or ``cancelled``).
+    Record the run's ending accordingly, or let ``finish(run_id)`` derive it."""
+
+    def __init__(self, *, container: str, expected: str, **kwargs: object) -> None:
+        self.container, self.expected = container, expected
+        super().__init__(**kwargs)  # type: ignore[arg-type]
 
 
 class InvalidDialect(LifecycleError):

@@ -33,11 +33,14 @@ from ._errors import (
     ConcurrencyError,
     IdempotencyConflict,
     InvalidTransition,
+    PolicyViolation,
     StreamClosed,
     UnknownContainer,
     UnknownRun,
 )
 from ._leases import reconcile as reconcile_leases
+from ._phases import Phase, plan
+from ._policy import finish_items, in_order, verdict
 from ._stores import RunStore, RunSummary, Write, open_store
 from ._views import RunFold, RunView, StreamFold, container_stream, run_stream
 
@@ -83,13 +86,6 @@ def _row_moves(before: StreamFold, after: StreamFold) -> bool:
         or after.started_at != before.started_at
         or after.reason != before.reason
     )
-
-
-def _copy(acc: StreamFold) -> StreamFold:
-    clone = StreamFold.__new__(StreamFold)
-    for slot in StreamFold.__slots__:
-        setattr(clone, slot, getattr(acc, slot))
-    return clone
 
 
 def _added(records: Iterable[ev.Recorded]) -> builtins.list[str]:
@@ -149,6 +145,30 @@ def _added_container(
         now,
     )
     return child
+
+
+def _check_policy(
+    run: RunFold, trial: StreamFold, streams: dict[str | None, StreamFold], *, fact: str
+) -> None:
+    """Refuse a run-level success that the aggregation policy contradicts (issue 13): the engine
+    ends runs by the policy, and so must every other writer."""
+    ended = in_order((name, acc) for name, acc in streams.items() if name is not None)
+    decided = verdict(run.dialect, ended)
+    if decided.outcome == "succeeded" or decided.container is None:
+        return
+    acc = streams[decided.container]
+    raise PolicyViolation(
+        container=decided.container,
+        expected=decided.outcome,
+        dialect=trial.dialect.name,
+        state=run.run.state,
+        fact=fact,
+        stream=trial.stream,
+        version=run.run.version,
+        hint=f"Container {decided.container!r} ended {acc.state}: under {run.dialect.name}'s "
+        f"aggregation policy ({run.dialect.aggregation!r}) the run ends {decided.outcome}. "
+        "Record that ending, or let finish() derive it.",
+    )
 
 
 class AsyncRuns:
@@ -426,6 +446,92 @@ class AsyncRuns:
                     raise
             raise ConcurrencyError(f"run {run_id}: gave up after {_RETRIES} conflicting writes")
 
+    # -- embedding: phases, accepts, finish (issue 13) ----------------------------------------
+
+    async def advance(
+        self, run_id: int, phase: Phase | str, *, container: str | None = None, **details: Any
+    ) -> RunView:
+        """Move the run (``container=None``) or one container to an orchestrator's ``phase``
+        (``queued``, ``assigned``, ``started``, ``succeeded``, ``failed``, ``out_of_memory``,
+        ``cancelled``, ``lost``), recording the canonical facts its dialect needs from the
+        current state (``lifecycle._phases``). A phase already reached records nothing, so
+        repeated hooks are harmless; ``queued`` from a running state is a retry (``Requeued``).
+        ``details`` are the phase fact's fields (``reason``, ``error``, ``exit_code``,
+        ``limit_bytes``, ``cached_from``, ``by``). Returns the view after it."""
+        for attempt in range(2):
+            run = await self._load(run_id, fresh=attempt > 0)
+            if container is not None and container not in run.containers:
+                raise UnknownContainer(
+                    f"run {run_id} has no container {container!r}",
+                    run_id=run_id,
+                    container=container,
+                )
+            acc = run.stream(container)
+            facts = plan(acc.dialect, acc.state, str(phase), stream=acc.stream, **details)
+            if not facts:
+                return run.view()
+            try:
+                await self.record_many(run_id, [(container, facts)])
+            except (StreamClosed, PolicyViolation, UnknownContainer):
+                raise
+            except InvalidTransition:
+                if attempt:
+                    raise  # moved on by someone else between our read and our write: decide again
+            else:
+                return await self.get(run_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def accepts(self, run_id: int, fact: ev.Fact, *, container: str | None = None) -> bool:
+        """Whether ``record(run_id, fact, container=container)`` would be accepted now: the
+        dialect's table, the run service's rules (containers, aggregation policy) — every
+        check of an append, without writing. An invalid fact raises ``InvalidFact``."""
+        ev.validate(fact)
+        run = await self._load(run_id)
+        try:
+            self._prepare(run, [(container, [fact])], ("accepts",), _dt.datetime.now(_dt.UTC))
+        except (InvalidTransition, UnknownContainer):
+            return False
+        return True
+
+    async def finish(
+        self,
+        run_id: int,
+        outcome: Literal["succeeded", "failed", "cancelled"] | None = None,
+        *,
+        reason: str = "finished",
+        by: str = "orchestrator",
+    ) -> RunView:
+        """End a run whose orchestrator will report nothing more (Prefect fires no hook for a
+        task it never starts): stop every container still active with ``reason``, and end the
+        run with the outcome the dialect's aggregation policy derives from its containers — or
+        ``outcome`` if given (a success the policy contradicts raises ``PolicyViolation``).
+        One atomic append: nothing is half-written. A run already ended in ``outcome`` (or
+        any, when not given) is returned as it is."""
+        for attempt in range(2):
+            run = await self._load(run_id, fresh=attempt > 0)
+            if run.terminal:
+                ended = run.dialect.table.outcome[run.run.state]
+                if outcome is None or outcome == ended:
+                    return run.view()
+                raise StreamClosed(
+                    dialect=run.dialect.name,
+                    state=run.run.state,
+                    fact=f"finish(outcome={outcome!r})",
+                    stream=run.run.stream,
+                    hint=f"The run already ended {ended}.",
+                )
+            items = finish_items(run, outcome, reason=reason, by=by)
+            try:
+                await self.record_many(run_id, items)
+            except (StreamClosed, PolicyViolation):
+                raise
+            except (InvalidTransition, ConcurrencyError):
+                if attempt:
+                    raise
+            else:
+                return await self.get(run_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def _replayed(
         self, run: RunFold, ids: tuple[str, ...]
     ) -> builtins.list[ev.Recorded] | None:
@@ -442,6 +548,31 @@ class AsyncRuns:
         """Validate ``items`` on copies of the streams' folds, append, then install the copies.
         Nothing is changed unless the append succeeds."""
         now = _dt.datetime.now(_dt.UTC)
+        writes, summaries, trials = self._prepare(run, items, ids, now)
+        records = await self.store.append(writes, summaries=summaries, at=now)
+        last = {r.stream: r for r in records}
+        if any(last[t.stream].version != t.version for t in trials.values()):
+            # an idempotent retry: the store returned the original records and wrote nothing,
+            # so the trial folds (the batch applied again) are not the log: read it afresh
+            self._cache.pop(run.run_id, None)
+            return records
+        for container, trial in trials.items():
+            trial.position = last[trial.stream].position
+            if container is None:
+                run.run = trial
+            else:
+                run.containers[container] = trial
+        return records
+
+    @staticmethod
+    def _prepare(
+        run: RunFold,
+        items: Sequence[tuple[str | None, builtins.list[ev.Fact]]],
+        ids: tuple[str, ...],
+        now: _dt.datetime,
+    ) -> tuple[builtins.list[Write], builtins.list[RunSummary], dict[str | None, StreamFold]]:
+        """Every check of an append, on copies of the streams' folds (``run`` is not changed):
+        the writes, the read-model rows and the trial folds. Raises what the append would."""
         trials: dict[str | None, StreamFold] = {}
         events: dict[str | None, builtins.list[ev.Fact]] = {}
         # event ids follow the facts in the order given; writes group them per stream
@@ -462,7 +593,7 @@ class AsyncRuns:
                 )
             trial = trials.get(container)
             if trial is None:
-                trial = trials[container] = _copy(run.stream(container))
+                trial = trials[container] = StreamFold.copy(run.stream(container))
                 events[container], stream_ids[container] = [], []
             for fact in facts:
                 fact_id = next(given)
@@ -520,6 +651,8 @@ class AsyncRuns:
                         hint=f"Containers {active} are still active: a terminal run has only "
                         "terminal containers. End them first, or abort() the run.",
                     )
+                if run_trial.outcome == "succeeded":
+                    _check_policy(run, run_trial, streams, fact=type(events[None][-1]).__name__)
                 writes += [  # they must not move while the run ends
                     Write(stream=acc.stream, expected_version=acc.version)
                     for name, acc in run.containers.items()
@@ -529,20 +662,7 @@ class AsyncRuns:
             clone.run = run_trial
             clone.containers = {**run.containers, **{c: t for c, t in trials.items() if c}}
             summaries.append(summary_of(clone.view()))
-        records = await self.store.append(writes, summaries=summaries, at=now)
-        last = {r.stream: r for r in records}
-        if any(last[t.stream].version != t.version for t in trials.values()):
-            # an idempotent retry: the store returned the original records and wrote nothing,
-            # so the trial folds (the batch applied again) are not the log: read it afresh
-            self._cache.pop(run.run_id, None)
-            return records
-        for container, trial in trials.items():
-            trial.position = last[trial.stream].position
-            if container is None:
-                run.run = trial
-            else:
-                run.containers[container] = trial
-        return records
+        return writes, summaries, trials
 
     @staticmethod
     def _with(run: RunFold, container: str | None, acc: StreamFold) -> RunFold:
@@ -580,7 +700,7 @@ class AsyncRuns:
                     )
                 now = _dt.datetime.now(_dt.UTC)
                 writes: builtins.list[Write] = []
-                trial = self._with(run, None, _copy(run.run))
+                trial = self._with(run, None, StreamFold.copy(run.run))
                 for name, acc in run.containers.items():
                     facts = stop_facts(acc.dialect, acc.state, reason="user", by=by)
                     if facts:
@@ -612,7 +732,7 @@ class AsyncRuns:
 
     @staticmethod
     def _applied(acc: StreamFold, facts: Sequence[ev.Fact], now: _dt.datetime) -> StreamFold:
-        clone = _copy(acc)
+        clone = StreamFold.copy(acc)
         for fact in facts:
             clone.apply(fact, now)
         return clone
@@ -756,6 +876,31 @@ class Runs:
     def reconcile(self) -> builtins.list[RunView]:
         """:meth:`AsyncRuns.reconcile`, blocking: end the runs whose engine died."""
         return self._call(self.runs.reconcile)  # type: ignore[no-any-return]
+
+    def advance(
+        self, run_id: int, phase: Phase | str, *, container: str | None = None, **details: Any
+    ) -> RunView:
+        """:meth:`AsyncRuns.advance`, blocking: move a run or container to a phase."""
+        return self._call(  # type: ignore[no-any-return]
+            partial(self.runs.advance, run_id, phase, container=container, **details)
+        )
+
+    def accepts(self, run_id: int, fact: ev.Fact, *, container: str | None = None) -> bool:
+        """:meth:`AsyncRuns.accepts`, blocking: would this fact be accepted now?"""
+        return self._call(  # type: ignore[no-any-return]
+            partial(self.runs.accepts, run_id, fact, container=container)
+        )
+
+    def finish(
+        self,
+        run_id: int,
+        outcome: Literal["succeeded", "failed", "cancelled"] | None = None,
+        **kwargs: Any,
+    ) -> RunView:
+        """:meth:`AsyncRuns.finish`, blocking: end a run by its aggregation policy."""
+        return self._call(  # type: ignore[no-any-return]
+            partial(self.runs.finish, run_id, outcome, **kwargs)
+        )
 
     def follow(self, run_id: int) -> Iterator[ev.Recorded]:
         agen = self.runs.follow(run_id)

@@ -125,6 +125,7 @@ class StreamFold:
         "created_at",
         "dialect",
         "ended_at",
+        "ending",
         "position",
         "reason",
         "requested",
@@ -150,6 +151,7 @@ class StreamFold:
         self.created_at: _dt.datetime | None = None
         self.started_at: _dt.datetime | None = None
         self.ended_at: _dt.datetime | None = None
+        self.ending: ev.Fact | None = None  # the fact that made it terminal
         self.reason: str | None = None
         self.warned = False
         self.cached_from: int | None = None
@@ -159,6 +161,13 @@ class StreamFold:
     @property
     def outcome(self) -> str | None:
         return self.dialect.table.outcome[self.state]
+
+    def copy(self) -> StreamFold:
+        """A copy to try facts on (``apply`` changes the fold it is called on)."""
+        clone = StreamFold.__new__(StreamFold)
+        for slot in StreamFold.__slots__:
+            setattr(clone, slot, getattr(self, slot))
+        return clone
 
     def apply(self, fact: ev.Fact, at: _dt.datetime | None = None, position: int = 0) -> None:
         """Fold one fact in; raises ``InvalidTransition``, changing nothing, if it does not fit."""
@@ -175,6 +184,7 @@ class StreamFold:
             self.row = self.rows[entry]
             if self.dialect.table.outcome[entry] is not None:
                 self.ended_at = at
+                self.ending = fact
         self.version += 1
         self.position = position
         effect = _EFFECTS.get(fact.__class__)
@@ -459,6 +469,7 @@ class Projector:
                 acc.row = acc.rows[entry]
                 if acc.dialect.table.outcome[entry] is not None:
                     acc.ended_at = record.recorded_at
+                    acc.ending = fact
                 acc.version += 1
                 acc.position = position
                 if cls in effects:
@@ -550,6 +561,7 @@ class Projector:
                 acc.row = acc.rows[entry]
                 if acc.dialect.table.outcome[entry] is not None:
                     acc.ended_at = at
+                    acc.ending = fact
                 acc.version += 1
                 acc.position = pos
                 if cls in effects:

@@ -78,9 +78,11 @@ async def test_a_terminal_run_has_only_terminal_containers() -> None:
         await runs.record(run.id, ev.Stopped(reason="upstream_failed"), container="b")
         view = await runs.get(run.id)
         assert view.state == "Running"
-        await runs.record(run.id, ev.ExecutionSucceeded())
-        view = await runs.get(run.id)
-        assert view.state == "Completed" and view.warning  # b was cancelled
+        # b was cancelled: under datatailr's ``fail`` policy the run cannot succeed (issue 13)
+        with pytest.raises(lifecycle.PolicyViolation, match="Container 'b' ended Stopped"):
+            await runs.record(run.id, ev.ExecutionSucceeded())
+        await runs.record(run.id, ev.Stopped(reason="upstream_failed"))
+        assert (await runs.get(run.id)).state == "Stopped"
 
 
 async def test_containers_only_where_the_dialect_has_them() -> None:

@@ -33,6 +33,7 @@ from lifecycle._dialects import Dialect
 from lifecycle._errors import LifecycleError, StoreError
 from lifecycle._leases import LeaseTimes, end_run
 from lifecycle._logging import get_logger
+from lifecycle._policy import run_ending, verdict
 from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView, StreamFold, run_stream
 
@@ -226,15 +227,11 @@ class RunDriver:
         if self.stopping is not None:
             by, reason = self.stopping
             facts = self._rest_of_stop(d, writer.state, reason, by)
-        elif not self.failures or d.aggregation == "warn":
-            cancelled = [s for s in self.slots.values() if s.outcome == "cancelled"]
-            if cancelled and d.aggregation == "fail":
-                why = cancelled[0].writer.acc.reason or "stopped"
-                facts = stop_facts(d, writer.state, reason=why, by="engine")
-            else:
-                facts = [ev.ExecutionSucceeded()]
-        else:
-            facts = [_run_failure(self.failures[0])]
+        else:  # the aggregation policy, over the containers in the order they ended
+            ended = [*self.failures, *(s for s in self.slots.values() if s not in self.failures)]
+            decided = verdict(d, [(s.spec.name, s.writer.acc) for s in ended])
+            deciding = self.slots[decided.container].writer.acc if decided.container else None
+            facts = run_ending(d, writer.state, decided, deciding)
         await writer.write(facts)
 
     def _rest_of_stop(self, d: Dialect, state: str, reason: str, by: str) -> list[ev.Fact]:
@@ -527,19 +524,3 @@ def _system_log(text: str, level: str) -> ev.LogRecorded:
 
 def _name(fact: ev.Fact | None) -> str | None:
     return None if fact is None else type(fact).__name__
-
-
-def _run_failure(slot: _Slot) -> ev.Fact:
-    """The run's ending under the ``fail`` policy: the first failed container's kind."""
-    fact, name = slot.ending, slot.spec.name
-    if isinstance(fact, ev.ExecutionFailed):
-        return ev.ExecutionFailed(
-            error=f"container {name!r} failed: {fact.error or 'error'}", exit_code=fact.exit_code
-        )
-    if isinstance(fact, ev.OutOfMemory):
-        return ev.OutOfMemory(limit_bytes=fact.limit_bytes)
-    if isinstance(fact, ev.InfrastructureFailed):
-        return ev.InfrastructureFailed(reason=fact.reason)
-    return ev.ExecutionFailed(
-        error=f"container {name!r} ended {slot.writer.state}: {slot.writer.acc.reason or ''}"
-    )

@@ -293,6 +293,14 @@ class RunStateMachine(RuleBasedStateMachine):
         stream = run.stream(container)
         plan = _plan(stream.dialect, None, 30)
         blocked = container is None and any(not c.terminal for c in run.containers.values())
+        # the aggregation policy: a container that failed (or was cancelled) under ``fail``
+        # rules out the run's success — the service refuses it (tests/test_phases.py)
+        outcomes = {c.dialect.table.outcome[c.state] for c in run.containers.values()}
+        no_success = (
+            container is None
+            and run.dialect.aggregation == "fail"
+            and bool(outcomes & {"failed", "cancelled"})
+        )
         state, batch = stream.state, list[ev.Fact]()
         size = data.draw(st.integers(1, self.max_batch), label="batch size")
         while len(batch) < size and stream.dialect.table.outcome[state] is None:
@@ -301,6 +309,7 @@ class RunStateMachine(RuleBasedStateMachine):
                 for group in plan.groups[state]
                 for m in group
                 if not (blocked and stream.dialect.table.outcome[m.dest] is not None)
+                and not (no_success and stream.dialect.table.outcome[m.dest] == "succeeded")
                 # the service adds a container with it (checked in tests/test_container_added.py)
                 and m.fact is not ev.ContainerAdded
             ]
