@@ -6,11 +6,12 @@ Scheduled (it wants ``PreparationStarted`` first), Datatailr wants ``ResourcesRe
 anything. :func:`plan` gives the canonical facts (DESIGN §7) that take a stream from its current
 state to a phase, from the dialect's own table, so one mapping serves every dialect:
 
-- ``queued``, ``assigned``, ``started`` climb the canonical ladder (``ResourcesRequested``,
-  ``ResourcesAssigned``, ``PreparationStarted``, ``ExecutionStarted``) from where the stream is,
-  recording each rung the state accepts. A phase already reached — or passed — records nothing
-  (orchestrator hooks repeat and arrive late), except ``queued`` from past it: that is a retry,
-  ``Requeued``.
+- ``queued``, ``assigned``, ``started`` record the phase's own fact (``ResourcesRequested``,
+  ``ResourcesAssigned``, ``ExecutionStarted``) where the state accepts it; elsewhere they climb
+  the canonical ladder (``ResourcesRequested``, ``ResourcesAssigned``, ``PreparationStarted``,
+  ``ExecutionStarted``) from where the stream is, recording the rungs that move its state.
+  A phase already reached — or passed — records nothing (orchestrator hooks repeat and arrive
+  late), except ``queued`` from past it: that is a retry, ``Requeued``.
 - ``succeeded`` / ``failed`` / ``out_of_memory`` record their fact, climbing to ``started``
   first where the state does not accept it yet; ``lost`` is ``InfrastructureFailed`` (any active
   state accepts it); ``cancelled`` is the stop sequence. A terminal stream already in the
@@ -135,11 +136,14 @@ def _climb(d: Dialect, state: str, phase: str, stream: str | None) -> list[ev.Fa
     rank, rungs = ladder.rank.get(state, 0), _RUNGS[phase]
     if state in ladder.target[phase] or rank >= rungs:
         return []
+    own = START_SEQUENCE[rungs - 1]  # the phase's own fact: enough where it is accepted
+    if accepted(d, state, own) in ladder.target[phase]:
+        return [own]
     facts: list[ev.Fact] = []
     for i, fact in enumerate(START_SEQUENCE[:rungs], 1):
         dest = accepted(d, state, fact) if i > rank else None
-        if dest is not None:
-            facts.append(fact)
+        if dest is not None and (dest != state or fact is own):
+            facts.append(fact)  # only rungs that move the state: no invented phases
             state = dest
     if state not in ladder.target[phase]:
         raise _refuse(d, state, phase, f"The phase {phase!r} cannot be reached from here.", stream)

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, Self, TypeVar
+from typing import Any, Literal, ParamSpec, Self, TypeAlias, TypeVar
 
 import anyio
 import anyio.from_thread
 
 from . import events as ev
-from ._canonical import START_SEQUENCE, stop_facts
+from ._canonical import START_SEQUENCE, accepted, stop_facts
 from ._dialects import Dialect
 from ._dialects import dialect as find_dialect
 from ._errors import (
@@ -169,6 +169,13 @@ def _check_policy(
         f"aggregation policy ({run.dialect.aggregation!r}) the run ends {decided.outcome}. "
         "Record that ending, or let finish() derive it.",
     )
+
+
+Move: TypeAlias = (
+    tuple[str | None, "Phase | str | ev.Fact"] | tuple[str | None, "Phase | str", Mapping[str, Any]]
+)
+"""One move of :meth:`AsyncRuns.advance_many`: ``(container, phase[, details])`` or
+``(container, fact)``; ``container`` ``None`` is the run itself."""
 
 
 class AsyncRuns:
@@ -480,6 +487,56 @@ class AsyncRuns:
             else:
                 return await self.get(run_id)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def advance_many(
+        self,
+        run_id: int,
+        moves: Iterable[Move],
+        *,
+        skip_closed: bool = False,
+    ) -> builtins.list[ev.Recorded]:
+        """Many moves of one run in one atomic append (how an orchestrator's batched hooks keep
+        up). A move is ``(container, phase)``, ``(container, phase, details)`` or
+        ``(container, fact)`` — a fact is recorded as given (``ContainerAdded`` on the run, a
+        log line); each phase is planned from the state the moves before it reach, as
+        :meth:`advance` plans it. ``skip_closed``: a phase for a stream already terminal is
+        skipped instead of raising ``StreamClosed`` (Dask forgets keys long after they ended).
+        Any other refusal raises and writes nothing. Returns the records written, like
+        :meth:`record_many` (a view of a run of 1,000 containers per batch would cost more
+        than the batch)."""
+        run = await self._load(run_id)
+        req = run.run.requested
+        operation = req.operation if req is not None else "run"
+        states: dict[str | None, str] = {}
+        items: builtins.list[tuple[str | None, builtins.list[ev.Fact]]] = []
+        for move in moves:
+            container, what = move[0], move[1]
+            d = run.dialect if container is None else run.dialect.containers
+            state = states.get(container)
+            if state is None:
+                if container is not None and container not in run.containers:
+                    raise UnknownContainer(
+                        f"run {run_id} has no container {container!r}",
+                        run_id=run_id,
+                        container=container,
+                    )
+                state = run.stream(container).state
+            assert d is not None  # a container stream exists only where the dialect has them
+            if isinstance(what, ev.Fact):
+                facts: builtins.list[ev.Fact] = [what]
+                if isinstance(what, ev.ContainerAdded) and run.dialect.containers is not None:
+                    states[what.name] = run.dialect.containers.initial_state(operation)
+            elif skip_closed and d.table.outcome[state] is not None:
+                continue
+            else:
+                details = move[2] if len(move) > 2 else {}
+                facts = plan(d, state, what, **details)
+            for fact in facts:
+                state = accepted(d, state, fact) or state
+            states[container] = state
+            if facts:
+                items.append((container, facts))
+        return await self.record_many(run_id, items) if items else []
 
     async def accepts(self, run_id: int, fact: ev.Fact, *, container: str | None = None) -> bool:
         """Whether ``record(run_id, fact, container=container)`` would be accepted now: the
@@ -889,6 +946,14 @@ class Runs:
         """:meth:`AsyncRuns.accepts`, blocking: would this fact be accepted now?"""
         return self._call(  # type: ignore[no-any-return]
             partial(self.runs.accepts, run_id, fact, container=container)
+        )
+
+    def advance_many(
+        self, run_id: int, moves: Iterable[Move], **kwargs: Any
+    ) -> builtins.list[ev.Recorded]:
+        """:meth:`AsyncRuns.advance_many`, blocking: many moves of one run in one append."""
+        return self._call(  # type: ignore[no-any-return]
+            partial(self.runs.advance_many, run_id, list(moves), **kwargs)
         )
 
     def finish(

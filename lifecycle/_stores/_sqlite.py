@@ -209,7 +209,16 @@ class SQLiteStore(RunStore):
         uri = f"file:{urllib.parse.quote(self._abspath)}?mode={mode}"
         # isolation_level=None: we issue BEGIN/COMMIT ourselves; sqlite3's implicit
         # transactions would otherwise wrap reads and delay what they see.
-        return await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        conn = aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            return await conn
+        except BaseException:
+            # aiosqlite stops its thread without waiting: the thread then resolves a future on
+            # this event loop, which may be closed by then ("Event loop is closed" in a thread).
+            # Wait for it here, while the loop still runs.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(conn._thread.join, 5.0)
+            raise
 
     def _pragmas(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
