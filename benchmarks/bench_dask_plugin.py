@@ -54,10 +54,10 @@ def main() -> None:
     print(f"one hook call: {_hook_cost() * 1e6:.2f} µs (target ≲ 20 µs)")
     tmp = Path(tempfile.mkdtemp())
     with (
-        distributed.LocalCluster(  # type: ignore[no-untyped-call]
+        distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        distributed.Client(cluster) as client,  # type: ignore[no-untyped-call]
+        distributed.Client(cluster) as client,
     ):
         client.compute(_graph(50, -1)).result()  # warm up the workers
         without, with_plugin, flushes = [], [], []

@@ -261,3 +261,31 @@ def test_any_phase_sequence_records_only_accepted_facts(name: str) -> None:
             assert replayed.state == runs.get(run.id).state
 
     check()
+
+
+async def test_advance_many_plans_each_move_from_the_moves_before_it() -> None:
+    async with lifecycle.AsyncRuns() as runs:
+        run = await runs.create("domino", name="batch")
+        records = await runs.advance_many(
+            run.id,
+            [
+                (None, "started"),
+                (None, ev.ContainerAdded(name="k")),
+                ("k", "started"),
+                ("k", "queued", {"reason": "worker_lost"}),
+                ("k", "started"),
+                ("k", "succeeded"),
+                ("k", "cancelled"),  # Dask forgets a key long after it ended
+            ],
+            skip_closed=True,
+        )
+        assert len({r.recorded_at for r in records}) == 1  # one append
+        view = await runs.get(run.id)
+        assert (view.state, view.containers["k"].state) == ("Running", "Succeeded")
+        assert view.containers["k"].attempt == 2
+        head = len(await runs.history(run.id))
+        with pytest.raises(StreamClosed):  # without skip_closed: refused, nothing written
+            await runs.advance_many(run.id, [("k", "started"), ("k", "cancelled")])
+        with pytest.raises(lifecycle.UnknownContainer):
+            await runs.advance_many(run.id, [("nope", "started")])
+        assert len(await runs.history(run.id)) == head

@@ -215,3 +215,21 @@ def test_the_plugin_is_the_same_object_on_an_in_process_scheduler(client: Any) -
     finally:
         client.unregister_scheduler_plugin(plugin.name)
         plugin.close_writer()
+
+
+def test_the_example_runs(tmp_path: Path) -> None:
+    """examples/dask_plugin.py, as the README tells a user to run it."""
+    import subprocess
+    import sys
+
+    example = Path(__file__).parent.parent.parent / "examples" / "dask_plugin.py"
+    done = subprocess.run(
+        [sys.executable, str(example), f"sqlite:///{tmp_path / 'runs.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ": Failed (container 'broken-" in done.stdout
+    assert done.stdout.count("Completed  attempt 1") == 8
