@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from lifecycle import PolicyViolation, Runs
 from lifecycle import events as ev
@@ -63,7 +64,7 @@ _log = logging.getLogger("lifecycle.prefect")
 _OPERATION: Final = {"qualytics": "scan"}
 """The operation of a run for dialects where only some operations have containers."""
 
-_FLOW_OUTCOME: Final = {
+_FLOW_OUTCOME: Final[dict[str, Literal["succeeded", "failed", "cancelled"]]] = {
     "COMPLETED": "succeeded",
     "FAILED": "failed",
     "CRASHED": "failed",
@@ -171,9 +172,7 @@ class LifecycleHooks:
             known = runs.get(run_id).containers
             never_ran = [name for name in _task_run_names(flow_run.id) if name not in known]
             if never_ran:
-                runs.record_many(
-                    run_id, [(None, [ev.ContainerAdded(name=n) for n in never_ran])]
-                )
+                runs.record_many(run_id, [(None, [ev.ContainerAdded(name=n) for n in never_ran])])
             try:
                 runs.finish(run_id, outcome, reason="not_ready", by="prefect")
             except PolicyViolation as exc:
@@ -196,7 +195,7 @@ class LifecycleHooks:
     def _guard(self, fn: Callable[[Runs], None]) -> None:
         try:
             fn(self._open())
-        except Exception as exc:  # noqa: BLE001  Prefect would swallow it: keep it instead
+        except Exception as exc:  # Prefect would swallow it: keep it instead
             self._failed(exc)
 
     def _guard_task(self, task_run: Any, fn: Callable[[Runs, int], Any]) -> None:
@@ -212,13 +211,24 @@ class LifecycleHooks:
             self._unraised.append(exc)
 
 
-def _task_run_names(flow_run_id: Any) -> list[str]:
-    """Every task run of a flow run, from Prefect's API (the ones no hook told us of)."""
+def _task_run_names(flow_run_id: Any, *, settle: float = 0.6, timeout: float = 10.0) -> list[str]:
+    """Every task run of a flow run, from Prefect's API (the ones no hook told us of).
+
+    Prefect's server records task runs from the events its clients send, a little after they
+    happen: read until the list has not changed for ``settle`` seconds (at most ``timeout``)."""
     from prefect.client.orchestration import get_client  # noqa: PLC0415
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: PLC0415
 
+    flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + timeout
+    names: list[str] = []
+    steady_since = time.monotonic()
     with get_client(sync_client=True) as client:
-        found = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return [str(t.name) for t in found]
+        while True:
+            found = sorted(str(t.name) for t in client.read_task_runs(flow_run_filter=flow_filter))
+            now = time.monotonic()
+            if found != names:
+                names, steady_since = found, now
+            elif now - steady_since >= settle or now >= deadline:
+                return names
+            time.sleep(0.1)
