@@ -42,7 +42,7 @@ def publish(total: int) -> None:
 
 
 @task(**hooks.task)
-def notify(_: None) -> None: ...
+def notify(_: object) -> None: ...
 
 
 @flow(**hooks.flow)

@@ -52,7 +52,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from lifecycle import PolicyViolation, Runs
 from lifecycle import events as ev
@@ -75,6 +75,22 @@ _FLOW_OUTCOME: Final[dict[str, Literal["succeeded", "failed", "cancelled"]]] = {
 Hook = Callable[[Any, Any, Any], None]
 
 
+class TaskHooks(TypedDict):
+    """Keyword arguments for ``@task(**hooks.task)``. Each a ``list[Any]``: Prefect's own hook
+    types name its classes, and a list's item type must match exactly."""
+
+    on_running: list[Any]
+    on_completion: list[Any]
+    on_failure: list[Any]
+
+
+class FlowHooks(TaskHooks):
+    """Keyword arguments for ``@flow(**hooks.flow)``."""
+
+    on_crashed: list[Any]
+    on_cancellation: list[Any]
+
+
 class LifecycleHooks:
     """Prefect state hooks that record flows and tasks into a lifecycle store (see the module
     docstring). ``hooks.task`` and ``hooks.flow`` are keyword arguments for ``@task`` /
@@ -91,12 +107,12 @@ class LifecycleHooks:
         self._runs: Runs | None = None
         self._run_of: dict[str, int] = {}  # Prefect flow run id → lifecycle run id
         self.run_ids: list[int] = []
-        self.task: dict[str, list[Hook]] = {
+        self.task: TaskHooks = {
             "on_running": [self._task_running],
             "on_completion": [self._task_completed],
             "on_failure": [self._task_failed],
         }
-        self.flow: dict[str, list[Hook]] = {
+        self.flow: FlowHooks = {
             "on_running": [self._flow_running],
             "on_completion": [self._flow_ended],
             "on_failure": [self._flow_ended],
