@@ -832,7 +832,8 @@ class AsyncRuns:
             )
         fields: dict[str, Any] = {
             "operation": req.operation,
-            "containers": req.containers,
+            # every container, those added while it ran (ContainerAdded) too
+            "containers": tuple(original.containers),
             "name": req.name,
             "params": req.params,
             "build": req.build,

@@ -141,3 +141,13 @@ def test_blocking_twin_has_record_many_and_reconcile() -> None:
 @pytest.mark.parametrize("name", ["datatailr", "domino", "qualytics"])
 def test_diagrams_mark_container_added_as_an_extension(name: str) -> None:
     assert "ContainerAdded (extension)" in lifecycle.dialect(name).to_mermaid()
+
+
+@pytest.mark.parametrize("mode", ["rerun", "resume"])
+async def test_a_rerun_has_the_containers_added_while_it_ran(mode: str) -> None:
+    async with lifecycle.AsyncRuns() as runs:
+        run = await runs.create("datatailr", containers=["a"])
+        await runs.record(run.id, ev.ContainerAdded(name="late"))
+        await runs.finish(run.id, "cancelled", reason="r")
+        again = await getattr(runs, mode)(run.id)
+        assert list(again.containers) == ["a", "late"]
