@@ -28,6 +28,7 @@ from lifecycle_adapters.dask import LifecyclePlugin  # noqa: E402
 import lifecycle  # noqa: E402
 
 from . import _dask_tasks as tasks  # noqa: E402
+from ._examples import run_example  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -219,17 +220,6 @@ def test_the_plugin_is_the_same_object_on_an_in_process_scheduler(client: Any) -
 
 def test_the_example_runs(tmp_path: Path) -> None:
     """examples/dask_plugin.py, as the README tells a user to run it."""
-    import subprocess
-    import sys
-
-    example = Path(__file__).parent.parent.parent / "examples" / "dask_plugin.py"
-    done = subprocess.run(
-        [sys.executable, str(example), f"sqlite:///{tmp_path / 'runs.db'}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert ": Failed (container 'broken-" in done.stdout
-    assert done.stdout.count("Completed  attempt 1") == 8
+    out = run_example("dask_plugin.py", f"sqlite:///{tmp_path / 'runs.db'}", timeout=120)
+    assert ": Failed (container 'broken-" in out
+    assert out.count("Completed  attempt 1") == 8

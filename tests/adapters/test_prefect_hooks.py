@@ -26,6 +26,8 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 import lifecycle  # noqa: E402
 
+from ._examples import run_example  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 DIALECTS = ["datatailr", "domino", "qualytics"]
@@ -154,18 +156,7 @@ def test_errors_never_reach_prefect(harness: None) -> None:
 def test_the_example_runs(tmp_path: Path) -> None:
     """examples/prefect_hooks.py, as the README tells a user to run it (Prefect's own ephemeral
     API, in a fresh process)."""
-    import subprocess
-    import sys
-
-    example = Path(__file__).parent.parent.parent / "examples" / "prefect_hooks.py"
-    done = subprocess.run(
-        [sys.executable, str(example), f"sqlite:///{tmp_path / 'runs.db'}"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "nightly: Failed" in done.stdout
-    assert "Stopped    attempt 1  not_ready" in done.stdout
-    assert "Completed  attempt 2" in done.stdout  # the retried task
+    out = run_example("prefect_hooks.py", f"sqlite:///{tmp_path / 'runs.db'}", timeout=180)
+    assert "nightly: Failed" in out
+    assert "Stopped    attempt 1  not_ready" in out
+    assert "Completed  attempt 2" in out  # the retried task
