@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ._errors import IdempotencyConflict as IdempotencyConflict
     from ._errors import InvalidDialect as InvalidDialect
     from ._errors import InvalidFact as InvalidFact
+    from ._errors import InvalidSchedule as InvalidSchedule
     from ._errors import InvalidTransition as InvalidTransition
     from ._errors import LifecycleError as LifecycleError
     from ._errors import PolicyViolation as PolicyViolation
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from ._replay import replay as replay
     from ._runs import AsyncRuns as AsyncRuns
     from ._runs import Runs as Runs
+    from ._schedule import Schedule as Schedule
     from ._stores import EventStore as EventStore
     from ._stores import MemoryStore as MemoryStore
     from ._stores import RunStore as RunStore
@@ -105,6 +107,7 @@ _WHERE: dict[str, str] = {
     "IdempotencyConflict": "._errors",
     "InvalidDialect": "._errors",
     "InvalidFact": "._errors",
+    "InvalidSchedule": "._errors",
     "InvalidTransition": "._errors",
     "PolicyViolation": "._errors",
     "LifecycleError": "._errors",
@@ -115,6 +118,7 @@ _WHERE: dict[str, str] = {
     "UnknownRun": "._errors",
     "Phase": "._phases",
     "process_identity": "._processes",
+    "Schedule": "._schedule",
     "Divergence": "._replay",
     "ReplayReport": "._replay",
     "areplay": "._replay",
@@ -186,6 +190,7 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidDialect",
     "InvalidFact",
+    "InvalidSchedule",
     "InvalidTransition",
     "LifecycleError",
     "MemoryStore",
@@ -200,6 +205,7 @@ __all__ = [
     "RunSummary",
     "RunView",
     "Runs",
+    "Schedule",
     "SkippedRun",
     "State",
     "StoreError",

@@ -5,6 +5,7 @@
      │    ├── StreamClosed      the stream is terminal: no fact is accepted any more
      │    └── PolicyViolation   a run-level outcome its containers' outcomes contradict
      ├── InvalidDialect         a dialect declaration that fails validation
+ ├── InvalidSchedule        a cron expression, time zone or end date that cannot be evaluated
      ├── ConcurrencyError       the expected version of a stream did not match
      │    └── IdempotencyConflict   some, not all, of a batch's event ids were already stored
      ├── UnknownRun             no run by that id
@@ -26,6 +27,7 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidDialect",
     "InvalidFact",
+    "InvalidSchedule",
     "InvalidTransition",
     "LifecycleError",
     "PolicyViolation",
@@ -82,6 +84,11 @@ class PolicyViolation(InvalidTransition):
 
 class InvalidDialect(LifecycleError):
     """A dialect declaration failed validation; the message names the problem."""
+
+
+class InvalidSchedule(LifecycleError, ValueError):
+    """A schedule that cannot be evaluated: a bad cron expression, an unknown time zone, an end
+    that is neither a date nor an aware datetime. The message names which."""
 
 
 class ConcurrencyError(LifecycleError):

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 import click
 
 from ._base import open_runs, parse_when, run_async, settings
-from ._model import JobDetail, JobRow, find_job, job_detail, job_of, job_rows, levels
+from ._model import (
+    JobDetail,
+    JobRow,
+    ScheduleInfo,
+    find_job,
+    job_detail,
+    job_of,
+    job_rows,
+    levels,
+)
 from ._render import (
     badge,
     console,
@@ -77,8 +86,11 @@ def job_ls(as_json: bool) -> None:
     table.add_column("JOB", min_width=min(longest, 24), overflow="fold")
     for column in ("DIALECT", "TASKS", "STATE", "LAST RUN", "RUN", "LAST 10 RUNS"):
         table.add_column(column, no_wrap=True, justify="right" if column == "TASKS" else "left")
+    scheduled = any(row.schedule for row in rows)  # the column only where a job has one
+    if scheduled:
+        table.add_column("SCHEDULE", overflow="fold")
     for row in rows:
-        table.add_row(
+        cells: list[Text | str] = [
             safe(row.name, "dim italic" if row.name.startswith("@") else "bold"),
             safe(row.dialect),
             str(row.tasks) if row.tasks else "-",
@@ -86,8 +98,27 @@ def job_ls(as_json: bool) -> None:
             fmt_age(row.last_run_at),
             run_id_cell(row.last_run_id, row.warning),
             history_strip([(h.outcome, h.warning) for h in row.history]),
-        )
+        ]
+        if scheduled:
+            cells.append(schedule_cell(row.schedule, short=True))
+        table.add_row(*cells)
     out.print(table)
+
+
+def schedule_cell(info: ScheduleInfo | None, *, short: bool = False) -> Text:
+    """A schedule in plain words with its next due time(s) (three in ``job get``)."""
+    from rich.text import Text
+
+    if info is None:
+        return Text("none", style="dim")
+    text = Text.assemble(safe(info.cron, "bold"), " ", safe(info.explain))
+    shown = info.next_due[:1] if short else info.next_due
+    if shown:
+        when = ", ".join(t.strftime("%Y-%m-%d %H:%M %Z") for t in shown)
+        text.append(f"; next {when}" if short else f"\nnext due: {when}")
+    else:
+        text.append("; no due time left: expired", style="dim")
+    return text
 
 
 @job.command("get", short_help="A job's tasks, edges, schedule and versions.")
@@ -120,7 +151,7 @@ def render_detail(d: JobDetail) -> None:
     head.add_row("Job", safe(d.name, "bold"))
     head.add_row("Kind", d.kind)
     head.add_row("Dialect", Text.assemble(safe(d.dialect), " / ", safe(d.operation)))
-    head.add_row("Schedule", safe(d.schedule) if d.schedule else Text("none", style="dim"))
+    head.add_row("Schedule", schedule_cell(d.schedule))
     last = Text.assemble(
         "run ", str(d.last_run_id), " ", badge(d.state, d.outcome), f" ({d.runs} runs in all)"
     )

@@ -22,7 +22,7 @@ import anyio
 import msgspec
 
 from lifecycle import events as ev
-from lifecycle._errors import UnknownRun
+from lifecycle._errors import LifecycleError, UnknownRun
 from lifecycle._runs import AsyncRuns
 from lifecycle._stores import RunGroup, RunSummary
 from lifecycle._views import RunView, run_stream
@@ -73,6 +73,41 @@ class JobRow(msgspec.Struct, frozen=True, kw_only=True):
     last_run_id: int
     last_run_at: _dt.datetime | None
     history: list[HistoryEntry]
+    schedule: ScheduleInfo | None = None
+
+
+class ScheduleInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A job's schedule as its definition records it, in plain words, with its next due times
+    (from now). Nothing fires them yet: there is no scheduler (issue 16)."""
+
+    cron: str
+    timezone: str
+    end: _dt.datetime | None
+    explain: str
+    next_due: list[_dt.datetime]
+
+
+def schedule_info(recorded: Any, now: _dt.datetime | None = None) -> ScheduleInfo | None:
+    """``ScheduleInfo`` from a definition's ``schedule`` (``None`` if it has none, or one this
+    version cannot read)."""
+    from lifecycle._schedule import as_schedule
+
+    if not recorded:
+        return None
+    try:
+        schedule = as_schedule(recorded)
+    except (LifecycleError, ValueError):
+        return None
+    if schedule is None:
+        return None
+    now = now or _dt.datetime.now(_dt.UTC)
+    return ScheduleInfo(
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        end=schedule.end,
+        explain=schedule.explain(),
+        next_due=schedule.due_times(now, 3),
+    )
 
 
 class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,7 +143,7 @@ class JobDetail(msgspec.Struct, frozen=True, kw_only=True):
     warning: bool
     tasks: list[TaskInfo]
     edges: list[tuple[str, str]]
-    schedule: Any
+    schedule: ScheduleInfo | None
     versions: list[VersionInfo]
 
 
@@ -241,6 +276,11 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
             tg.start_soon(last_runs, name, groups)
     heads = await runs.store.read([run_stream(rows[0].run_id) for rows in recent.values()])
     tasks = {r.stream: len(r.event.containers) for r in heads if isinstance(r.event, ev.Requested)}
+    schedules = {
+        r.stream: schedule_info(_recorded_schedule(r.event))
+        for r in heads
+        if isinstance(r.event, ev.Requested) and _recorded_schedule(r.event)
+    }
     out = []
     for name in sorted(recent, key=lambda n: (n.startswith("@"), n.casefold(), n)):
         rows = recent[name]
@@ -259,9 +299,15 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
                 last_run_id=latest.run_id,
                 last_run_at=latest.started_at or latest.created_at,
                 history=_history(rows),
+                schedule=schedules.get(run_stream(latest.run_id)),
             )
         )
     return out
+
+
+def _recorded_schedule(req: ev.Requested) -> Any:
+    spec = req.params.get("workflow") if isinstance(req.params, dict) else None
+    return spec.get("schedule") if isinstance(spec, dict) else None
 
 
 async def job_detail(runs: AsyncRuns, name: str) -> JobDetail:
@@ -293,7 +339,7 @@ async def job_detail(runs: AsyncRuns, name: str) -> JobDetail:
         warning=latest.warning,
         tasks=tasks,
         edges=edges,
-        schedule=schedule,
+        schedule=schedule_info(schedule),
         versions=[
             VersionInfo(
                 job_version=v,

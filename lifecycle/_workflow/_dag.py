@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Generic, ParamSpec, TypeVar, overload
 
+from lifecycle._schedule import Schedule
+
 from ._errors import WorkflowError
 from ._ids import Ref, parse_memory, task_id
 
@@ -236,6 +238,7 @@ class Dag:
     fingerprint: str
     function: str = ""
     file: str = ""
+    schedule: Schedule | None = None  # when it runs by itself (not part of the fingerprint)
     _down: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -386,7 +389,14 @@ def where(exc: BaseException) -> str:
     return found
 
 
-def build_dag(name: str, body: Callable[[], Any], *, function: str = "", file: str = "") -> Dag:
+def build_dag(
+    name: str,
+    body: Callable[[], Any],
+    *,
+    function: str = "",
+    file: str = "",
+    schedule: Schedule | None = None,
+) -> Dag:
     """Run a workflow body with task calls recorded, and check and freeze what it built.
 
     Raises :class:`WorkflowError` when the body calls no task, when two calls share a name (the
@@ -425,4 +435,11 @@ def build_dag(name: str, body: Callable[[], Any], *, function: str = "", file: s
             depends_on=deps,
         )
     digest = hashlib.sha256("\n".join(sorted(s.id for s in tasks.values())).encode())
-    return Dag(name=name, tasks=tasks, fingerprint=digest.hexdigest(), function=function, file=file)
+    return Dag(
+        name=name,
+        tasks=tasks,
+        fingerprint=digest.hexdigest(),
+        function=function,
+        file=file,
+        schedule=schedule,
+    )

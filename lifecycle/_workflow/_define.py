@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from lifecycle._runs import AsyncRuns
+from lifecycle._schedule import as_schedule
 
 from ._dag import Dag, WorkflowError, build_dag
 from ._progress import Progress
@@ -44,13 +45,16 @@ _WORKFLOWS: dict[str, WorkflowFunction] = {}
 class WorkflowFunction:
     """A ``@workflow`` function (see the module docstring)."""
 
-    def __init__(self, fn: Callable[[], Any], name: str | None = None) -> None:
+    def __init__(
+        self, fn: Callable[[], Any], name: str | None = None, schedule: object = None
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"@workflow decorates a function, not {fn!r}")
         self.fn = fn
         self.name = name or fn.__name__
         if not self.name.strip():
             raise WorkflowError("a workflow's name must not be empty")
+        self.schedule = as_schedule(schedule)
         self.function = f"{fn.__module__}.{fn.__qualname__}"
         try:
             self.file = inspect.getsourcefile(fn) or ""
@@ -62,7 +66,9 @@ class WorkflowFunction:
 
     def build(self) -> Dag:
         """Run the body with task calls recorded: the DAG. Raises :class:`WorkflowError`."""
-        return build_dag(self.name, self.fn, function=self.function, file=self.file)
+        return build_dag(
+            self.name, self.fn, function=self.function, file=self.file, schedule=self.schedule
+        )
 
     def to_mermaid(self) -> str:
         """The DAG as a Mermaid flowchart, like the seed's diagrams."""
@@ -154,15 +160,19 @@ def workflow(
     schedule: Any = None,
 ) -> WorkflowFunction | Callable[[Callable[[], Any]], WorkflowFunction]:
     """Make a function a workflow: ``@workflow(name=...)``, ``@workflow("name")`` or
-    ``@workflow``. ``schedule`` is accepted and not used: local runs are started by hand."""
+    ``@workflow``. ``schedule`` — a cron string or a :class:`~lifecycle.Schedule` — is checked
+    and recorded with the definition (``lifecycle job get`` shows it and its next due times);
+    nothing fires it yet: there is no scheduler (issue 16)."""
     if callable(fn_or_name):
         return WorkflowFunction(fn_or_name, name)
     if fn_or_name is not None and name is not None and fn_or_name != name:
         raise WorkflowError(f"workflow named twice: {fn_or_name!r} and name={name!r}")
     chosen = fn_or_name or name
 
+    checked = as_schedule(schedule)  # a bad schedule fails at the decorator, not at a run
+
     def decorate(fn: Callable[[], Any]) -> WorkflowFunction:
-        return WorkflowFunction(fn, chosen)
+        return WorkflowFunction(fn, chosen, checked)
 
     return decorate
 

@@ -3,7 +3,7 @@
 Layout (agreed with the CLI): a ``datatailr`` run, ``operation="workflow"``, ``name`` = the
 workflow's name, ``containers`` = the task names, ``job_version`` = the definition's version, and
 ``params["workflow"]`` = ``{"tasks": [{"id", "name", "function", "depends_on", ...}],
-"schedule": None, "function", "file", "fingerprint"}``.
+"schedule": {"cron", "timezone", "end"} or None, "function", "file", "fingerprint"}``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _params(dag: Dag) -> dict[str, Any]:
     return {
         "workflow": {
             "tasks": dag.definition(),
-            "schedule": None,
+            "schedule": dag.schedule.to_dict() if dag.schedule else None,
             "function": dag.function,
             "file": dag.file,
             "fingerprint": dag.fingerprint,
