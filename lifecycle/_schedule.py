@@ -33,7 +33,7 @@ class Schedule(msgspec.Struct, frozen=True):
 
     cron: str
     timezone: str = "UTC"
-    end: _dt.datetime | None = None
+    end: _dt.datetime | _dt.date | None = None  # a date becomes the end of that day
 
     def __post_init__(self) -> None:
         if not isinstance(self.cron, str) or not isinstance(self.timezone, str):
@@ -60,11 +60,18 @@ class Schedule(msgspec.Struct, frozen=True):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def until(self) -> _dt.datetime | None:
+        """``end`` as the aware datetime it is once made (a date was turned into one)."""
+        end = self.end
+        return end if isinstance(end, _dt.datetime) else None
+
     def explain(self) -> str:
         """The expression in plain words (cronsim's), with the zone: ``At 09:00 on Monday
         through Friday (Europe/London)``."""
         words = CronSim(self.cron, _dt.datetime(2000, 1, 1, tzinfo=self.zone)).explain()
-        until = f", until {self.end.isoformat(timespec='minutes')}" if self.end else ""
+        end = self.until
+        until = f", until {end.isoformat(timespec='minutes')}" if end else ""
         return f"{words} ({self.timezone}{until})"
 
     def times(self, after: _dt.datetime) -> Iterator[_dt.datetime]:
@@ -72,8 +79,9 @@ class Schedule(msgspec.Struct, frozen=True):
         ``end``."""
         if after.tzinfo is None:
             raise ValueError("after must be an aware datetime")
+        end = self.until
         for due in CronSim(self.cron, after.astimezone(self.zone)):
-            if self.end is not None and due > self.end:
+            if end is not None and due > end:
                 return
             yield due
 
@@ -90,7 +98,7 @@ class Schedule(msgspec.Struct, frozen=True):
         return {
             "cron": self.cron,
             "timezone": self.timezone,
-            "end": self.end.isoformat() if self.end else None,
+            "end": self.until.isoformat() if self.until else None,
         }
 
 

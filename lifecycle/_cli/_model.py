@@ -104,7 +104,7 @@ def schedule_info(recorded: Any, now: _dt.datetime | None = None) -> ScheduleInf
     return ScheduleInfo(
         cron=schedule.cron,
         timezone=schedule.timezone,
-        end=schedule.end,
+        end=schedule.until,
         explain=schedule.explain(),
         next_due=schedule.due_times(now, 3),
     )
