@@ -164,8 +164,8 @@ class LifecyclePlugin(SchedulerPlugin):
             self._put(("move", str(key), "cancelled", "cancelled"))
 
     def _put(self, item: tuple[Any, ...]) -> None:
-        if self._broken:
-            return  # the writer died: its error is in ``errors``, raised by ``flush()``
+        if self._broken or self._closing:
+            return  # the writer died (its error is in ``errors``) or was closed
         self._taken += 1
         self._queue.append(item)
         if self._thread is None:
@@ -195,7 +195,9 @@ class LifecyclePlugin(SchedulerPlugin):
             raise ExceptionGroup(f"lifecycle plugin: {len(errors)} errors", errors)
 
     def close_writer(self, timeout: float = 60.0) -> None:
-        """``flush()``, then stop the writer thread and close the store."""
+        """``flush()``, then stop the writer thread and close the store. Runs whose keys have
+        not all ended are finished by their policy, the keys still active stopped
+        (``plugin_closed``); what Dask does afterwards is no longer recorded."""
         try:
             self.flush(timeout)
         finally:
@@ -234,6 +236,7 @@ class LifecyclePlugin(SchedulerPlugin):
                         self._done += len(batch)
                         self._idle.notify_all()
                     if self._closing and not self._queue:
+                        self._finish_open(runs)
                         return
         except Exception as exc:  # the store cannot be opened, or a bug: never silent
             self._failed(exc)
@@ -241,6 +244,17 @@ class LifecyclePlugin(SchedulerPlugin):
             with self._idle:
                 self._done = self._taken
                 self._idle.notify_all()
+
+    def _finish_open(self, runs: Runs) -> None:
+        """Closing: end the runs whose keys have not all ended, by their dialect's policy
+        (what is still active is stopped with reason ``plugin_closed``)."""
+        for run_id in list(self._open):
+            del self._open[run_id]
+            try:
+                runs.finish(run_id, reason="plugin_closed", by="dask")
+            except LifecycleError as exc:
+                self._failed(exc)
+        self._runs_of.clear()
 
     def _failed(self, exc: Exception) -> None:
         _log.warning("lifecycle plugin: %s", exc)

@@ -223,3 +223,24 @@ def test_the_example_runs(tmp_path: Path) -> None:
     out = run_example("dask_plugin.py", f"sqlite:///{tmp_path / 'runs.db'}", timeout=120)
     assert ": Failed (container 'broken-" in out
     assert out.count("Completed  attempt 1") == 8
+
+
+def test_closing_finishes_the_runs_still_open(client: Any, tmp_path: Path) -> None:
+    plugin = LifecyclePlugin(f"sqlite:///{tmp_path / 'runs.db'}", dialect="domino")
+    client.register_plugin(plugin)
+    future = client.submit(tasks.slow, 30, pure=False)
+    try:
+        deadline = time.monotonic() + 30
+        while not plugin.run_ids:  # the scheduler has the graph, the writer its run
+            assert time.monotonic() < deadline, "the graph never reached the plugin"
+            time.sleep(0.05)
+            plugin.flush()
+        client.unregister_scheduler_plugin(plugin.name)
+        plugin.close_writer()
+        with lifecycle.Runs(plugin.store) as runs:
+            view = runs.get(plugin.run_ids[-1])
+            assert view.outcome == "cancelled"
+            (container,) = view.containers.values()
+            assert container.reason == "plugin_closed"
+    finally:
+        client.cancel(future)
