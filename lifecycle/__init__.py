@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import events as events
+    from ._blocking import Runs as Runs
     from ._dialects import START as START
     from ._dialects import Dialect as Dialect
     from ._dialects import State as State
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
     from ._replay import read_log as read_log
     from ._replay import replay as replay
     from ._runs import AsyncRuns as AsyncRuns
-    from ._runs import Runs as Runs
     from ._schedule import Schedule as Schedule
     from ._stores import EventStore as EventStore
     from ._stores import MemoryStore as MemoryStore
@@ -127,7 +127,7 @@ _WHERE: dict[str, str] = {
     "read_log": "._replay",
     "replay": "._replay",
     "AsyncRuns": "._runs",
-    "Runs": "._runs",
+    "Runs": "._blocking",
     "EventStore": "._stores",
     "MemoryStore": "._stores",
     "RunStore": "._stores",

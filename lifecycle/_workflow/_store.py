@@ -30,7 +30,8 @@ from typing import Any, TypeAlias, TypeVar
 
 import anyio.from_thread
 
-from lifecycle._runs import AsyncRuns, Runs
+from lifecycle._blocking import Runs
+from lifecycle._runs import AsyncRuns
 from lifecycle._store_url import store_url as _store_url
 from lifecycle._stores import RunStore
 

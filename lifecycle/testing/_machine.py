@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
 from lifecycle import events as ev
+from lifecycle._blocking import Runs
 from lifecycle._canonical import stop_facts
 from lifecycle._dialects import START, Dialect, step
 from lifecycle._dialects import dialect as find_dialect
 from lifecycle._errors import InvalidTransition, StreamClosed
-from lifecycle._runs import Runs
 from lifecycle._views import RunView, fold, parse_stream
 
 from ._paths import Move, paths
