@@ -106,6 +106,7 @@ class LifecycleHooks:
         self._lock = threading.Lock()
         self._runs: Runs | None = None
         self._run_of: dict[str, int] = {}  # Prefect flow run id → lifecycle run id
+        self._known: dict[int, set[str]] = {}  # run → its containers (no view per task start)
         self.run_ids: list[int] = []
         self.task: TaskHooks = {
             "on_running": [self._task_running],
@@ -147,6 +148,7 @@ class LifecycleHooks:
                 params={"prefect_flow_run": str(flow_run.id)},
             )
             self._run_of[str(flow_run.id)] = run.id
+            self._known[run.id] = set()
             self.run_ids.append(run.id)
             runs.advance(run.id, "started")
 
@@ -155,8 +157,10 @@ class LifecycleHooks:
     def _task_running(self, task: Any, task_run: Any, state: Any) -> None:
         def go(runs: Runs, run_id: int) -> None:
             name = str(task_run.name)
-            if name not in runs.get(run_id).containers:
+            known = self._known.setdefault(run_id, set())
+            if name not in known:
                 runs.record(run_id, ev.ContainerAdded(name=name))
+                known.add(name)
             elif state.name == "Retrying":
                 runs.advance(run_id, "queued", container=name, reason="retry")
             runs.advance(run_id, "started", container=name)
@@ -185,7 +189,7 @@ class LifecycleHooks:
             run_id = self._run_of.pop(str(flow_run.id), None)
             if run_id is None:
                 return  # its start was not recorded: that error is in ``errors`` already
-            known = runs.get(run_id).containers
+            known = self._known.pop(run_id, set())
             never_ran = [name for name in _task_run_names(flow_run.id) if name not in known]
             if never_ran:
                 runs.record_many(run_id, [(None, [ev.ContainerAdded(name=n) for n in never_ran])])
