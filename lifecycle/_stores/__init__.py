@@ -2,6 +2,7 @@
 
 - ``memory://`` — in the process (tests, embedding).
 - ``sqlite:///path/to/runs.db`` — the embedded default, through aiosqlite (asyncio only).
+- ``postgresql://user@host:port/db`` — one log for many hosts, through asyncpg (asyncio only).
 
 The ``runs`` read model of either is rebuilt from the log by ``_rebuild.rebuild_summaries``
 (``lifecycle rebuild``), through :meth:`RunStore.rebuild_summaries`.
@@ -53,6 +54,11 @@ def open_store(url: str | RunStore, **options: Any) -> RunStore:
         from ._sqlite import SQLiteStore  # noqa: PLC0415  (aiosqlite is loaded only when used)
 
         return SQLiteStore(url, **options)
+    if url.startswith(("postgresql://", "postgres://")):
+        from ._postgres import PostgresStore  # noqa: PLC0415  (asyncpg: only when used)
+
+        return PostgresStore(url, **options)
     raise StoreError(
-        f"cannot open store {url!r}: supported URLs are memory:// and sqlite:///path/to/runs.db"
+        f"cannot open store {url!r}: supported URLs are memory://, sqlite:///path/to/runs.db "
+        "and postgresql://user@host:port/db"
     )

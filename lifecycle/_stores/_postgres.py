@@ -1,0 +1,490 @@
+"""``postgresql://user@host:port/db``: one log shared by processes on many hosts (issue 14).
+
+Through asyncpg; asyncio only (like ``sqlite://``). Every append is one transaction that takes
+``LOCK TABLE lifecycle_events IN EXCLUSIVE MODE`` (readers are not blocked), reads the head and
+the streams' versions under the lock, inserts positions head+1..head+n, upserts the read model,
+sends one ``pg_notify`` and commits — so positions follow commit order and a reader that resumes
+after position p never skips an event, whatever the number of writers (a plain ``bigserial`` does
+not give that: a value is taken at INSERT, the row appears at COMMIT; DESIGN §6, §14). ``wait``
+listens for the notification, with a fallback poll (a notification is lost while the listening
+connection reconnects).
+
+Options, as URL query parameters or keyword arguments: ``pool_size`` (default 10),
+``statement_cache_size`` (asyncpg's, default 100; 0 behind pgbouncer), ``timeout`` (seconds to
+connect, default 30), ``poll`` (the fallback poll of ``wait``, default 1 s).
+
+Not yet: group commit (each append is its own transaction), large objects for big blobs,
+in-place migrations beyond the version check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import urllib.parse
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Final
+
+import anyio
+import anyio.lowlevel
+import msgspec
+import sniffio
+
+from lifecycle import events as ev
+from lifecycle._errors import CorruptLog, LifecycleError, StoreError
+
+from ._base import (
+    Lease,
+    RebuildProgress,
+    RunStore,
+    RunSummary,
+    SummaryFold,
+    Write,
+    as_utc,
+    check_expected,
+    fold_pages,
+    resolve_retry,
+)
+
+__all__ = ["PostgresStore"]
+
+SCHEMA_VERSION: Final = "1"
+CHANNEL: Final = "lifecycle_events"
+_OPTIONS: Final = {"pool_size": int, "statement_cache_size": int, "timeout": float, "poll": float}
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS lifecycle_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS lifecycle_events (
+    position bigint PRIMARY KEY,
+    stream text NOT NULL,
+    version integer NOT NULL,
+    event_id text NOT NULL UNIQUE,
+    recorded_at timestamptz NOT NULL,
+    data bytea NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS lifecycle_runs (
+    run_id bigint PRIMARY KEY,
+    name text NOT NULL,
+    dialect text NOT NULL,
+    state text NOT NULL,
+    created_at timestamptz,
+    row bytea NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lifecycle_runs_name ON lifecycle_runs (name, run_id DESC);
+CREATE INDEX IF NOT EXISTS lifecycle_runs_created ON lifecycle_runs (created_at);
+CREATE TABLE IF NOT EXISTS lifecycle_blobs (key text PRIMARY KEY, data bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS lifecycle_leases (
+    run_id bigint PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lifecycle_counters (name text PRIMARY KEY, value bigint NOT NULL);
+INSERT INTO lifecycle_counters VALUES ('run_ids', 0) ON CONFLICT DO NOTHING;
+"""
+
+_row_encoder: Final = msgspec.msgpack.Encoder()
+_row_decoder: Final = msgspec.msgpack.Decoder(RunSummary)
+
+
+def _split(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The DSN for asyncpg (our options taken out of its query) and our options."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    ours = dict(options)
+    rest = []
+    for key, value in query:
+        if key in _OPTIONS:
+            try:
+                ours[key] = _OPTIONS[key](value)
+            except ValueError:
+                raise StoreError(
+                    f"{url}: {key}={value!r} is not a {_OPTIONS[key].__name__}"
+                ) from None
+        else:
+            rest.append((key, value))
+    unknown = set(ours) - set(_OPTIONS)
+    if unknown:
+        raise StoreError(
+            f"unknown PostgreSQL store options {sorted(unknown)}: use {sorted(_OPTIONS)}"
+        )
+    dsn = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(rest)))
+    return dsn, ours
+
+
+class PostgresStore(RunStore):
+    """A store in a PostgreSQL database (see the module docstring)."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self._dsn, opts = _split(url, options)
+        self.pool_size = int(opts.get("pool_size", 10))
+        self.statement_cache_size = int(opts.get("statement_cache_size", 100))
+        self.timeout = float(opts.get("timeout", 30.0))
+        self.poll = float(opts.get("poll", 1.0))
+        self._pool: Any = None
+        self._listener: Any = None
+        self._notified: asyncio.Event | None = None
+
+    # -- opening and closing ----------------------------------------------------------------
+
+    async def __aenter__(self) -> PostgresStore:
+        if self._pool is not None:
+            return self
+        if sniffio.current_async_library() != "asyncio":
+            raise StoreError(f"{self.url}: the PostgreSQL store runs on asyncio only (asyncpg)")
+        import asyncpg  # noqa: PLC0415  (the driver loads only when a PostgreSQL store opens)
+
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                statement_cache_size=self.statement_cache_size,
+                timeout=self.timeout,
+            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(7201)")  # one creator at a time
+                await conn.execute(_SCHEMA)
+                found = await conn.fetchval("SELECT value FROM lifecycle_meta WHERE key = 'schema'")
+                if found is None:
+                    await conn.execute(
+                        "INSERT INTO lifecycle_meta VALUES ('schema', $1)", SCHEMA_VERSION
+                    )
+                elif found != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.url}: written by another version of lifecycle (schema {found}, "
+                        f"this one reads {SCHEMA_VERSION}); nothing was changed"
+                    )
+            self._listener = await asyncpg.connect(self._dsn, timeout=self.timeout)
+            await self._listener.add_listener(CHANNEL, self._on_notify)
+        except BaseException as exc:
+            await self.aclose()
+            if isinstance(exc, LifecycleError) or not isinstance(exc, Exception):
+                raise
+            raise StoreError(f"{self.url}: opening the store failed: {exc}") from exc
+        return self
+
+    async def aclose(self) -> None:
+        listener, self._listener = self._listener, None
+        pool, self._pool = self._pool, None
+        with anyio.CancelScope(shield=True):
+            if listener is not None:
+                with suppress(Exception):
+                    await listener.close()
+            if pool is not None:
+                await pool.close()
+
+    def _on_notify(self, *_: Any) -> None:
+        event, self._notified = self._notified, None
+        if event is not None:
+            event.set()
+
+    @asynccontextmanager
+    async def _conn(self, what: str) -> AsyncIterator[Any]:
+        if self._pool is None:
+            raise StoreError(f"{self.url}: the store is not open (use `async with`)")
+        import asyncpg  # noqa: PLC0415
+
+        try:
+            async with self._pool.acquire() as conn:
+                yield conn
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StoreError(f"{self.url}: {what} failed: {exc}") from exc
+
+    # -- the event log ------------------------------------------------------------------------
+
+    async def append(
+        self,
+        writes: Sequence[Write],
+        *,
+        summaries: Sequence[RunSummary] = (),
+        at: _dt.datetime | None = None,
+    ) -> list[ev.Recorded]:
+        ids = [w.ids() for w in writes]
+        flat = [i for group in ids for i in group]
+        now = as_utc(at) if at is not None else _dt.datetime.now(_dt.UTC)
+        times = [
+            w.times(now) if w.recorded_at is None else tuple(map(as_utc, w.times(now)))
+            for w in writes
+        ]
+        encoded = [[ev.encode_fact(f) for f in w.events] for w in writes]
+        async with self._conn("append") as conn, conn.transaction():
+            await conn.execute("LOCK TABLE lifecycle_events IN EXCLUSIVE MODE")
+            if flat:
+                stored = await conn.fetch(_SELECT + " WHERE event_id = ANY($1::text[])", flat)
+                by_id = {r["event_id"]: _record(r) for r in stored}
+                retry = resolve_retry(flat, [by_id.get(i) for i in flat])
+                if retry is not None:
+                    return retry
+            names = list(dict.fromkeys(w.stream for w in writes))
+            versions: dict[str, int] = {
+                r["stream"]: r["v"]
+                for r in await conn.fetch(
+                    "SELECT stream, max(version) AS v FROM lifecycle_events"
+                    " WHERE stream = ANY($1::text[]) GROUP BY stream",
+                    names,
+                )
+            }
+            for w in writes:
+                check_expected(w.stream, w.expected_version, versions.get(w.stream, 0))
+            if not flat:
+                if summaries:
+                    await _upsert(conn, summaries)
+                return []
+            position = await conn.fetchval(
+                "SELECT coalesce(max(position), 0) FROM lifecycle_events"
+            )
+            out: list[ev.Recorded] = []
+            rows: list[tuple[Any, ...]] = []
+            top_run = 0
+            for w, group, stamps, datas in zip(writes, ids, times, encoded, strict=True):
+                if w.events and w.stream.startswith("run-"):
+                    head = w.stream[4:].partition("/")[0]
+                    if head.isdigit():
+                        top_run = max(top_run, int(head))
+                for fact, event_id, stamp, data in zip(w.events, group, stamps, datas, strict=True):
+                    position += 1
+                    version = versions.get(w.stream, 0) + 1
+                    versions[w.stream] = version
+                    rows.append((position, w.stream, version, event_id, stamp, data))
+                    out.append(
+                        ev.Recorded(
+                            stream=w.stream,
+                            version=version,
+                            position=position,
+                            event_id=event_id,
+                            recorded_at=stamp,
+                            event=fact,  # type: ignore[arg-type]
+                        )
+                    )
+            await conn.copy_records_to_table(
+                "lifecycle_events",
+                records=rows,
+                columns=["position", "stream", "version", "event_id", "recorded_at", "data"],
+            )
+            if summaries:
+                await _upsert(conn, summaries)
+            if top_run:
+                await conn.execute(
+                    "UPDATE lifecycle_counters SET value = greatest(value, $1)"
+                    " WHERE name = 'run_ids'",
+                    top_run,
+                )
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(position))
+        return out
+
+    async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
+        names = list(dict.fromkeys(streams))
+        if not names:
+            return []
+        async with self._conn("read") as conn:
+            rows = await conn.fetch(
+                _SELECT + " WHERE stream = ANY($1::text[]) AND position > $2 ORDER BY position",
+                names,
+                max(after, 0),
+            )
+        return [_record(r) for r in rows]
+
+    async def read_all(self, *, after: int = 0, limit: int | None = None) -> list[ev.Recorded]:
+        if limit == 0:
+            return []
+        async with self._conn("read_all") as conn:
+            rows = await conn.fetch(
+                _SELECT + " WHERE position > $1 ORDER BY position LIMIT $2", max(after, 0), limit
+            )
+        return [_record(r) for r in rows]
+
+    async def _head(self) -> int:
+        async with self._conn("wait") as conn:
+            head: int = await conn.fetchval(
+                "SELECT coalesce(max(position), 0) FROM lifecycle_events"
+            )
+        return head
+
+    async def wait(self, after: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        while True:
+            if self._notified is None:
+                self._notified = asyncio.Event()
+            notified = self._notified
+            head = await self._head()
+            if head > after:
+                return head
+            with anyio.move_on_after(self.poll):  # a lost notification only delays
+                await notified.wait()
+
+    # -- the run service's needs ----------------------------------------------------------------
+
+    async def next_run_id(self) -> int:
+        async with self._conn("next_run_id") as conn:
+            value: int = await conn.fetchval(
+                "UPDATE lifecycle_counters SET value = value + 1 WHERE name = 'run_ids'"
+                " RETURNING value"
+            )
+        return value
+
+    async def list_runs(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        dialect: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        if limit == 0:
+            return []
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("name", name), ("state", state), ("dialect", dialect)):
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} = ${len(args)}")
+        if start_time is not None:
+            args.append(as_utc(start_time))
+            where.append(f"created_at >= ${len(args)}")
+        if end_time is not None:
+            args.append(as_utc(end_time))
+            where.append(f"created_at <= ${len(args)}")
+        args.append(limit)
+        sql = "SELECT row FROM lifecycle_runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY run_id DESC LIMIT ${len(args)}"
+        async with self._conn("list_runs") as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_summary(r["row"]) for r in rows]
+
+    async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
+        async with self._conn("replace_summaries") as conn, conn.transaction():
+            await conn.execute("DELETE FROM lifecycle_runs")
+            await _upsert(conn, summaries)
+
+    async def rebuild_summaries(
+        self, fold: SummaryFold, *, progress: RebuildProgress | None = None
+    ) -> list[RunSummary]:
+        # The log up to the head it has now, page by page; then, under the append lock (no
+        # append can land in between), what was appended since, and the replace.
+        after = await fold_pages(self, fold, await self._head(), progress)
+        async with self._conn("rebuild") as conn, conn.transaction():
+            await conn.execute("LOCK TABLE lifecycle_events IN EXCLUSIVE MODE")
+            rest = await conn.fetch(_SELECT + " WHERE position > $1 ORDER BY position", after)
+            if rest:
+                fold.feed([_record(r) for r in rest])
+                after = rest[-1]["position"]
+            rows = fold.summaries()
+            keep = set(fold.kept())
+            before = [
+                _summary(r["row"])
+                for r in await conn.fetch("SELECT row FROM lifecycle_runs ORDER BY run_id")
+            ]
+            if progress is not None:
+                progress(after, after)
+            await conn.execute(
+                "DELETE FROM lifecycle_runs WHERE NOT (run_id = ANY($1::bigint[]))", list(keep)
+            )
+            await _upsert(conn, [s for s in rows if s.run_id not in keep])
+        return before
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        async with self._conn("put_blob") as conn:
+            await conn.execute(
+                "INSERT INTO lifecycle_blobs VALUES ($1, $2)"
+                " ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data",
+                key,
+                bytes(data),
+            )
+
+    async def get_blob(self, key: str) -> bytes | None:
+        async with self._conn("get_blob") as conn:
+            data = await conn.fetchval("SELECT data FROM lifecycle_blobs WHERE key = $1", key)
+        return None if data is None else bytes(data)
+
+    async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
+        async with self._conn("acquire_lease") as conn:
+            got = await conn.fetchval(
+                "INSERT INTO lifecycle_leases VALUES ($1, $2, now() + $3 * interval '1 second')"
+                " ON CONFLICT (run_id) DO UPDATE SET owner = EXCLUDED.owner,"
+                " expires_at = EXCLUDED.expires_at"
+                " WHERE lifecycle_leases.owner = EXCLUDED.owner"
+                " OR lifecycle_leases.expires_at <= now()"
+                " RETURNING run_id",
+                run_id,
+                owner,
+                float(ttl),
+            )
+        return got is not None
+
+    async def release_lease(self, run_id: int, owner: str) -> None:
+        async with self._conn("release_lease") as conn:
+            await conn.execute(
+                "DELETE FROM lifecycle_leases WHERE run_id = $1 AND owner = $2", run_id, owner
+            )
+
+    async def leases(self) -> list[Lease]:
+        async with self._conn("leases") as conn:
+            rows = await conn.fetch("SELECT * FROM lifecycle_leases ORDER BY run_id")
+        return [
+            Lease(run_id=r["run_id"], owner=r["owner"], expires_at=as_utc(r["expires_at"]))
+            for r in rows
+        ]
+
+
+_SELECT: Final = (
+    "SELECT position, stream, version, event_id, recorded_at, data FROM lifecycle_events"
+)
+
+
+def _record(row: Any) -> ev.Recorded:
+    try:
+        fact = ev.decode_fact(bytes(row["data"]))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise CorruptLog(
+            "postgresql", int(row["position"]), f"the fact at this position cannot be read: {exc}"
+        ) from None
+    return ev.Recorded(
+        stream=row["stream"],
+        version=row["version"],
+        position=row["position"],
+        event_id=row["event_id"],
+        recorded_at=as_utc(row["recorded_at"]),
+        event=fact,
+    )
+
+
+def _summary(data: Any) -> RunSummary:
+    row: RunSummary = _row_decoder.decode(bytes(data))
+    times = (row.created_at, row.started_at, row.ended_at)
+    if all(t is None or t.tzinfo is _dt.UTC for t in times):
+        return row
+    created, started, ended = (None if t is None else as_utc(t) for t in times)
+    return msgspec.structs.replace(row, created_at=created, started_at=started, ended_at=ended)
+
+
+async def _upsert(conn: Any, summaries: Sequence[RunSummary]) -> None:
+    latest = {s.run_id: s for s in summaries}  # the last row given for a run wins
+    await conn.executemany(
+        "INSERT INTO lifecycle_runs VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO"
+        " UPDATE SET name = EXCLUDED.name, dialect = EXCLUDED.dialect, state = EXCLUDED.state,"
+        " created_at = EXCLUDED.created_at, row = EXCLUDED.row",
+        [
+            (
+                s.run_id,
+                s.name,
+                s.dialect,
+                s.state,
+                None if s.created_at is None else as_utc(s.created_at),
+                _row_encoder.encode(_utc_row(s)),
+            )
+            for s in latest.values()
+        ],
+    )
+
+
+def _utc_row(s: RunSummary) -> RunSummary:
+    times = (s.created_at, s.started_at, s.ended_at)
+    if all(t is None or t.tzinfo is _dt.UTC for t in times):
+        return s
+    created, started, ended = (None if t is None else as_utc(t) for t in times)
+    return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)
