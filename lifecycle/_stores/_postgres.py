@@ -51,7 +51,13 @@ __all__ = ["PostgresStore"]
 
 SCHEMA_VERSION: Final = "1"
 CHANNEL: Final = "lifecycle_events"
-_OPTIONS: Final = {"pool_size": int, "statement_cache_size": int, "timeout": float, "poll": float}
+_OPTIONS: Final = {
+    "pool_size": int,
+    "statement_cache_size": int,
+    "timeout": float,
+    "poll": float,
+    "poll_interval": float,  # the SQLite store's name for the same thing
+}
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS lifecycle_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -120,7 +126,7 @@ class PostgresStore(RunStore):
         self.pool_size = int(opts.get("pool_size", 10))
         self.statement_cache_size = int(opts.get("statement_cache_size", 100))
         self.timeout = float(opts.get("timeout", 30.0))
-        self.poll = float(opts.get("poll", 1.0))
+        self.poll = float(opts.get("poll", opts.get("poll_interval", 1.0)))
         self._pool: Any = None
         self._listener: Any = None
         self._notified: asyncio.Event | None = None

@@ -142,3 +142,62 @@ async def test_a_tailing_reader_sees_every_position_once_in_order_under_concurre
         for proc in procs:
             assert await proc.wait() == 0
     assert seen == list(range(1, writers * each + 1))
+
+
+async def test_three_engine_processes_share_one_database_and_one_is_killed(
+    fresh_databases: Databases,
+) -> None:
+    """The multi-host simulation of issue 14: 3 engine processes (each its own pool, as separate
+    hosts would have) drive 300 runs through one database; one is SIGKILLed once its runs are
+    recorded; the others end its runs ``engine_lost`` (their periodic reconcile); every run
+    ends, and a reader tailing the log saw every position exactly once, in order."""
+    import signal
+    import sys
+    from pathlib import Path
+
+    import anyio
+
+    from lifecycle import AsyncRuns
+
+    worker = str(Path(__file__).with_name("_pg_engine.py"))
+    url = await fresh_databases()
+    seen: list[int] = []
+    async with AsyncRuns(url) as runs:
+        procs = [
+            await anyio.open_process([sys.executable, worker, url, name, "100", "1.0"])
+            for name in ("h1", "h2", "h3")
+        ]
+        doomed = procs[0]
+        assert doomed.stdout is not None
+        line = b""
+        with anyio.fail_after(60):
+            while b"submitted" not in line:
+                line += await doomed.stdout.receive()
+        doomed.send_signal(signal.SIGKILL)
+
+        async def tail() -> None:
+            last = 0
+            while True:
+                with anyio.move_on_after(2):
+                    await runs.store.wait(last)
+                page = await runs.store.read_all(after=last)
+                if not page and all(p.returncode is not None for p in procs[1:]):
+                    return
+                for record in page:
+                    seen.append(record.position)
+                    last = record.position
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tail)
+            with anyio.fail_after(120):
+                for proc in procs:
+                    await proc.wait()
+        assert [p.returncode for p in procs[1:]] == [0, 0]
+        summaries = await runs.list()
+        assert len(summaries) == 300
+        assert all(s.terminal for s in summaries), [s for s in summaries if not s.terminal][:3]
+        lost = [s for s in summaries if s.name.startswith("h1-") and s.reason == "engine_lost"]
+        assert lost, "the killed engine had runs in flight; the others must end them engine_lost"
+        assert {s.outcome for s in summaries if not s.name.startswith("h1-")} == {"succeeded"}
+        head = (await runs.store.read_all())[-1].position
+    assert seen == list(range(1, head + 1))
