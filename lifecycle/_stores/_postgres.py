@@ -13,8 +13,10 @@ Options, as URL query parameters or keyword arguments: ``pool_size`` (default 10
 ``statement_cache_size`` (asyncpg's, default 100; 0 behind pgbouncer), ``timeout`` (seconds to
 connect, default 30), ``poll`` (the fallback poll of ``wait``, default 1 s).
 
-Not yet: group commit (each append is its own transaction), large objects for big blobs,
-in-place migrations beyond the version check.
+Group commit: concurrent appends of one process share a transaction (the first to arrive
+commits the queue, batch after batch), so the lock is taken once per batch; an append that fails
+its own checks fails alone. Not yet: large objects for big blobs, in-place migrations beyond the
+version check.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ import msgspec
 import sniffio
 
 from lifecycle import events as ev
-from lifecycle._errors import CorruptLog, LifecycleError, StoreError
+from lifecycle._errors import (
+    ConcurrencyError,
+    CorruptLog,
+    IdempotencyConflict,
+    LifecycleError,
+    StoreError,
+)
 
 from ._base import (
     Lease,
@@ -129,6 +137,9 @@ class PostgresStore(RunStore):
         self.poll = float(opts.get("poll", opts.get("poll_interval", 1.0)))
         self._pool: Any = None
         self._listener: Any = None
+        self._queue: list[_Pending] = []
+        self._committing = False
+        self.transactions = 0  # append transactions committed or tried: group commit at work
         self._notified: asyncio.Event | None = None
 
     # -- opening and closing ----------------------------------------------------------------
@@ -206,78 +217,110 @@ class PostgresStore(RunStore):
         summaries: Sequence[RunSummary] = (),
         at: _dt.datetime | None = None,
     ) -> list[ev.Recorded]:
-        ids = [w.ids() for w in writes]
-        flat = [i for group in ids for i in group]
         now = as_utc(at) if at is not None else _dt.datetime.now(_dt.UTC)
-        times = [
-            w.times(now) if w.recorded_at is None else tuple(map(as_utc, w.times(now)))
-            for w in writes
-        ]
-        encoded = [[ev.encode_fact(f) for f in w.events] for w in writes]
-        async with self._conn("append") as conn, conn.transaction():
-            await conn.execute("LOCK TABLE lifecycle_events IN EXCLUSIVE MODE")
-            if flat:
-                stored = await conn.fetch(_SELECT + " WHERE event_id = ANY($1::text[])", flat)
-                by_id = {r["event_id"]: _record(r) for r in stored}
-                retry = resolve_retry(flat, [by_id.get(i) for i in flat])
-                if retry is not None:
-                    return retry
-            names = list(dict.fromkeys(w.stream for w in writes))
-            versions: dict[str, int] = {
-                r["stream"]: r["v"]
-                for r in await conn.fetch(
-                    "SELECT stream, max(version) AS v FROM lifecycle_events"
-                    " WHERE stream = ANY($1::text[]) GROUP BY stream",
-                    names,
-                )
-            }
-            for w in writes:
-                check_expected(w.stream, w.expected_version, versions.get(w.stream, 0))
-            if not flat:
-                if summaries:
-                    await _upsert(conn, summaries)
-                return []
-            position = await conn.fetchval(
-                "SELECT coalesce(max(position), 0) FROM lifecycle_events"
-            )
-            out: list[ev.Recorded] = []
-            rows: list[tuple[Any, ...]] = []
-            top_run = 0
-            for w, group, stamps, datas in zip(writes, ids, times, encoded, strict=True):
-                if w.events and w.stream.startswith("run-"):
-                    head = w.stream[4:].partition("/")[0]
-                    if head.isdigit():
-                        top_run = max(top_run, int(head))
-                for fact, event_id, stamp, data in zip(w.events, group, stamps, datas, strict=True):
-                    position += 1
-                    version = versions.get(w.stream, 0) + 1
-                    versions[w.stream] = version
-                    rows.append((position, w.stream, version, event_id, stamp, data))
-                    out.append(
-                        ev.Recorded(
-                            stream=w.stream,
-                            version=version,
-                            position=position,
-                            event_id=event_id,
-                            recorded_at=stamp,
-                            event=fact,  # type: ignore[arg-type]
-                        )
+        pending = _Pending(
+            writes=writes,
+            ids=[w.ids() for w in writes],
+            times=[
+                w.times(now) if w.recorded_at is None else tuple(map(as_utc, w.times(now)))
+                for w in writes
+            ],
+            data=[[ev.encode_fact(f) for f in w.events] for w in writes],
+            summaries=summaries,
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._queue.append(pending)
+        if not self._committing:
+            # Group commit: this append commits every append queued until the queue is empty,
+            # one transaction (and one lock) per batch; the others wait for their result.
+            self._committing = True
+            try:
+                with anyio.CancelScope(shield=True):  # the followers depend on it
+                    while self._queue:
+                        batch, self._queue = self._queue, []
+                        await self._commit(batch)
+            finally:
+                self._committing = False
+        return await asyncio.shield(pending.done)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """One transaction for ``batch``: each append checked in order against the log as the
+        appends before it in the batch leave it; one that fails gets its own error, the others
+        are written. A failure of the transaction itself fails them all (nothing written)."""
+        results: list[list[ev.Recorded] | BaseException] = []
+        self.transactions += 1
+        try:
+            async with self._conn("append") as conn, conn.transaction():
+                await conn.execute("LOCK TABLE lifecycle_events IN EXCLUSIVE MODE")
+                flat = [i for p in batch for group in p.ids for i in group]
+                by_id: dict[str, ev.Recorded] = {}
+                if flat:
+                    stored = await conn.fetch(_SELECT + " WHERE event_id = ANY($1::text[])", flat)
+                    by_id = {r["event_id"]: _record(r) for r in stored}
+                names = list(dict.fromkeys(w.stream for p in batch for w in p.writes))
+                versions: dict[str, int] = {
+                    r["stream"]: r["v"]
+                    for r in await conn.fetch(
+                        "SELECT stream, max(version) AS v FROM lifecycle_events"
+                        " WHERE stream = ANY($1::text[]) GROUP BY stream",
+                        names,
                     )
-            await conn.copy_records_to_table(
-                "lifecycle_events",
-                records=rows,
-                columns=["position", "stream", "version", "event_id", "recorded_at", "data"],
-            )
-            if summaries:
-                await _upsert(conn, summaries)
-            if top_run:
-                await conn.execute(
-                    "UPDATE lifecycle_counters SET value = greatest(value, $1)"
-                    " WHERE name = 'run_ids'",
-                    top_run,
+                }
+                position = await conn.fetchval(
+                    "SELECT coalesce(max(position), 0) FROM lifecycle_events"
                 )
-            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(position))
-        return out
+                rows: list[tuple[Any, ...]] = []
+                rows_of: list[RunSummary] = []
+                top_run = 0
+                for p in batch:
+                    try:
+                        out, added, position, top = _place(p, by_id, versions, position)
+                    except (ConcurrencyError, IdempotencyConflict) as exc:
+                        results.append(exc)
+                        continue
+                    results.append(out)
+                    rows += added
+                    rows_of += p.summaries
+                    top_run = max(top_run, top)
+                if rows:
+                    await conn.copy_records_to_table(
+                        "lifecycle_events",
+                        records=rows,
+                        columns=[
+                            "position",
+                            "stream",
+                            "version",
+                            "event_id",
+                            "recorded_at",
+                            "data",
+                        ],
+                    )
+                if rows_of:
+                    await _upsert(conn, rows_of)
+                if top_run:
+                    await conn.execute(
+                        "UPDATE lifecycle_counters SET value = greatest(value, $1)"
+                        " WHERE name = 'run_ids'",
+                        top_run,
+                    )
+                if rows:
+                    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(position))
+        except BaseException as exc:  # the transaction failed: nothing of the batch is written
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(
+                        exc
+                        if isinstance(exc, Exception)
+                        else StoreError(f"{self.url}: the append was interrupted")
+                    )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for p, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                p.done.set_exception(result)
+            else:
+                p.done.set_result(result)
 
     async def read(self, streams: Sequence[str], *, after: int = 0) -> list[ev.Recorded]:
         names = list(dict.fromkeys(streams))
@@ -437,6 +480,7 @@ class PostgresStore(RunStore):
         ]
 
 
+_COLUMNS: Final = ["position", "stream", "version", "event_id", "recorded_at", "data"]
 _SELECT: Final = (
     "SELECT position, stream, version, event_id, recorded_at, data FROM lifecycle_events"
 )
@@ -494,3 +538,60 @@ def _utc_row(s: RunSummary) -> RunSummary:
         return s
     created, started, ended = (None if t is None else as_utc(t) for t in times)
     return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)
+
+
+class _Pending:
+    """One append waiting in the group commit."""
+
+    __slots__ = ("data", "done", "ids", "summaries", "times", "writes")
+
+    def __init__(
+        self,
+        *,
+        writes: Sequence[Write],
+        ids: list[tuple[str, ...]],
+        times: list[tuple[_dt.datetime, ...]],
+        data: list[list[bytes]],
+        summaries: Sequence[RunSummary],
+        done: asyncio.Future[list[ev.Recorded]],
+    ) -> None:
+        self.writes, self.ids, self.times, self.data = writes, ids, times, data
+        self.summaries, self.done = summaries, done
+
+
+def _place(
+    p: _Pending, by_id: dict[str, ev.Recorded], versions: dict[str, int], position: int
+) -> tuple[list[ev.Recorded], list[tuple[Any, ...]], int, int]:
+    """Check one append against the log as the batch has left it so far (its event ids, the
+    expected versions) and give its records and rows, updating ``by_id`` and ``versions``.
+    Raises what the append must raise (nothing is then taken from it)."""
+    flat = [i for group in p.ids for i in group]
+    retry = resolve_retry(flat, [by_id.get(i) for i in flat])
+    if retry is not None:
+        return retry, [], position, 0
+    for w in p.writes:
+        check_expected(w.stream, w.expected_version, versions.get(w.stream, 0))
+    out: list[ev.Recorded] = []
+    rows: list[tuple[Any, ...]] = []
+    top_run = 0
+    for w, group, stamps, datas in zip(p.writes, p.ids, p.times, p.data, strict=True):
+        if w.events and w.stream.startswith("run-"):
+            head = w.stream[4:].partition("/")[0]
+            if head.isdigit():
+                top_run = max(top_run, int(head))
+        for fact, event_id, stamp, data in zip(w.events, group, stamps, datas, strict=True):
+            position += 1
+            version = versions.get(w.stream, 0) + 1
+            versions[w.stream] = version
+            rows.append((position, w.stream, version, event_id, stamp, data))
+            record = ev.Recorded(
+                stream=w.stream,
+                version=version,
+                position=position,
+                event_id=event_id,
+                recorded_at=stamp,
+                event=fact,  # type: ignore[arg-type]
+            )
+            out.append(record)
+            by_id[event_id] = record
+    return out, rows, position, top_run

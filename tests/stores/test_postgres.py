@@ -201,3 +201,38 @@ async def test_three_engine_processes_share_one_database_and_one_is_killed(
         assert {s.outcome for s in summaries if not s.name.startswith("h1-")} == {"succeeded"}
         head = (await runs.store.read_all())[-1].position
     assert seen == list(range(1, head + 1))
+
+
+async def test_concurrent_appends_of_one_process_share_transactions(
+    fresh_databases: Databases,
+) -> None:
+    """Group commit: 100 appends at once take a handful of transactions, not 100, and one
+    that fails its expected version fails alone."""
+    import anyio
+
+    from lifecycle import ConcurrencyError
+    from lifecycle import events as ev
+    from lifecycle._stores import Write, open_store
+    from lifecycle._stores._postgres import PostgresStore
+
+    store = open_store(await fresh_databases())
+    assert isinstance(store, PostgresStore)
+    failed: list[BaseException] = []
+    async with store:
+
+        async def one(i: int) -> None:
+            expected = 5 if i == 50 else None  # the stream is new: this one must fail
+            fact = ev.LogRecorded(text=str(i))
+            try:
+                await store.append(
+                    [Write(stream=f"s-{i}", events=(fact,), expected_version=expected)]
+                )
+            except ConcurrencyError as exc:
+                failed.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(100):
+                tg.start_soon(one, i)
+        assert len(failed) == 1
+        assert len(await store.read_all()) == 99
+        assert store.transactions <= 5, store.transactions
