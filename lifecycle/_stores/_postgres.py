@@ -241,7 +241,7 @@ class PostgresStore(RunStore):
                         await self._commit(batch)
             finally:
                 self._committing = False
-        return await asyncio.shield(pending.done)
+        return await pending.done  # cancelled: the append may still commit, as any could
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """One transaction for ``batch``: each append checked in order against the log as the
@@ -317,6 +317,8 @@ class PostgresStore(RunStore):
                 raise
             return
         for p, result in zip(batch, results, strict=True):
+            if p.done.done():
+                continue  # its appender was cancelled while waiting
             if isinstance(result, BaseException):
                 p.done.set_exception(result)
             else:

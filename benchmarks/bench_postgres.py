@@ -1,0 +1,172 @@
+"""The PostgreSQL store against raw asyncpg on the same server, in the same run (issue 14).
+
+    .venv/bin/python benchmarks/bench_postgres.py [--runs 100] [--appends 50] [--replay 100000]
+
+Starts a throwaway cluster from Debian's ``postgresql`` (``tests/_postgres.py``; or uses
+``LIFECYCLE_TEST_POSTGRES``), a fresh database per measurement. Measured:
+
+- **appends**: ``--runs`` concurrent tasks, each appending ``--appends`` single facts to a
+  stream of its own through ``PostgresStore.append`` (group commit, table lock, read model
+  untouched) — against the reference: the same tasks through a bare asyncpg group commit that
+  takes the same lock, reads the head and copies the same rows, with nothing else (no event ids
+  checked, no versions checked, no notification);
+- **replay**: reading ``--replay`` facts with ``read_all`` in pages of 5,000 (decoded into
+  ``Recorded``) — against raw asyncpg fetching the same pages.
+
+Figures: facts/s each way and the ratio (targets, issue 14: appends ≥ 30k facts/s and ≥ 0.7 of
+the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as _dt
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lifecycle import events as ev
+from lifecycle._stores import Write, open_store
+from tests._postgres import start_cluster
+
+PAGE = 5000
+
+
+async def _database(server: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def store_appends(url: str, runs: int, appends: int) -> float:
+    async with open_store(url) as store:
+
+        async def writer(i: int) -> None:
+            for n in range(appends):
+                fact = ev.LogRecorded(text=f"line {n}")
+                await store.append([Write(stream=f"run-{i + 1}", events=(fact,))])
+
+        t = time.perf_counter()
+        await asyncio.gather(*(writer(i) for i in range(runs)))
+        return runs * appends / (time.perf_counter() - t)
+
+
+async def raw_appends(url: str, runs: int, appends: int) -> float:
+    """The reference: a bare group commit with the same lock and the same rows."""
+    async with open_store(url):  # the same tables
+        pass
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
+    queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
+    busy = False
+    data = ev.encode_fact(ev.LogRecorded(text="line"))
+
+    async def commit() -> None:
+        nonlocal queue, busy
+        busy = True
+        while queue:
+            batch, queue = queue, []
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("LOCK TABLE lifecycle_events IN EXCLUSIVE MODE")
+                head = await conn.fetchval(
+                    "SELECT coalesce(max(position), 0) FROM lifecycle_events"
+                )
+                now = _dt.datetime.now(_dt.UTC)
+                rows: list[tuple[Any, ...]] = [
+                    (head + k + 1, stream, head + k + 1, uuid.uuid4().hex, now, payload)
+                    for k, (stream, payload, _) in enumerate(batch)
+                ]
+                await conn.copy_records_to_table(
+                    "lifecycle_events",
+                    records=rows,
+                    columns=["position", "stream", "version", "event_id", "recorded_at", "data"],
+                )
+            for _, _, done in batch:
+                done.set_result(None)
+        busy = False
+
+    async def writer(i: int) -> None:
+        for _ in range(appends):
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            queue.append((f"raw-{i}", data, done))
+            if not busy:
+                await commit()
+            await done
+
+    t = time.perf_counter()
+    await asyncio.gather(*(writer(i) for i in range(runs)))
+    rate = runs * appends / (time.perf_counter() - t)
+    await pool.close()
+    return rate
+
+
+async def replay(url: str, facts: int) -> tuple[float, float]:
+    async with open_store(url) as store:
+        writes = [
+            Write(stream=f"run-{i // 50 + 1}", events=(ev.LogRecorded(text=str(i)),))
+            for i in range(facts)
+        ]
+        for start in range(0, facts, PAGE):
+            await store.append(writes[start : start + PAGE])
+        t = time.perf_counter()
+        after, n = 0, 0
+        while True:
+            page = await store.read_all(after=after, limit=PAGE)
+            if not page:
+                break
+            n += len(page)
+            after = page[-1].position
+        ours = n / (time.perf_counter() - t)
+    conn = await asyncpg.connect(url)
+    t = time.perf_counter()
+    after, n = 0, 0
+    while True:
+        rows = await conn.fetch(
+            "SELECT position, stream, version, event_id, recorded_at, data FROM lifecycle_events"
+            " WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            PAGE,
+        )
+        if not rows:
+            break
+        n += len(rows)
+        after = rows[-1]["position"]
+    raw = n / (time.perf_counter() - t)
+    await conn.close()
+    return ours, raw
+
+
+async def main(args: argparse.Namespace, server: str) -> None:
+    for round_ in range(args.repeat):
+        ours = await store_appends(await _database(server), args.runs, args.appends)
+        raw = await raw_appends(await _database(server), args.runs, args.appends)
+        print(
+            f"appends, {args.runs} concurrent runs: store {ours:8,.0f} facts/s,"
+            f" raw group commit {raw:8,.0f} facts/s, ratio {ours / raw:.2f}  (round {round_ + 1})"
+        )
+    ours, raw = await replay(await _database(server), args.replay)
+    print(
+        f"replay of {args.replay:,} facts: read_all {ours:9,.0f} facts/s, raw {raw:9,.0f},"
+        f" ratio {ours / raw:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--appends", type=int, default=50)
+    parser.add_argument("--replay", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parsed = parser.parse_args()
+    with start_cluster() as dsn:
+        asyncio.run(main(parsed, dsn))
