@@ -205,6 +205,8 @@ class PostgresStore(RunStore):
         try:
             async with self._pool.acquire() as conn:
                 yield conn
+        except asyncpg.UniqueViolationError:
+            raise  # an append's stored event id: the group commit handles it
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise StoreError(f"{self.url}: {what} failed: {exc}") from exc
 
@@ -237,6 +239,10 @@ class PostgresStore(RunStore):
             try:
                 with anyio.CancelScope(shield=True):  # the followers depend on it
                     while self._queue:
+                        size = -1
+                        while len(self._queue) != size:  # the appenders just answered come
+                            size = len(self._queue)  # back with their next appends: wait
+                            await asyncio.sleep(0)  # while the batch grows
                         batch, self._queue = self._queue, []
                         await self._commit(batch)
             finally:
@@ -246,7 +252,20 @@ class PostgresStore(RunStore):
     async def _commit(self, batch: list[_Pending]) -> None:
         """One transaction for ``batch``: each append checked in order against the log as the
         appends before it in the batch leave it; one that fails gets its own error, the others
-        are written. A failure of the transaction itself fails them all (nothing written)."""
+        are written. A failure of the transaction itself fails them all (nothing written).
+
+        Event ids are fresh in all but retries, so they are not looked up first: the insert's
+        unique index finds a stored one, and only then is the batch redone with the lookup."""
+        import asyncpg  # noqa: PLC0415
+
+        try:
+            await self._transaction(batch, look_up_ids=False)
+        except (asyncpg.UniqueViolationError, _Recheck):
+            await self._transaction(batch, look_up_ids=True)
+
+    async def _transaction(self, batch: list[_Pending], *, look_up_ids: bool) -> None:
+        import asyncpg  # noqa: PLC0415
+
         results: list[list[ev.Recorded] | BaseException] = []
         self.transactions += 1
         try:
@@ -254,17 +273,14 @@ class PostgresStore(RunStore):
                 await conn.execute("LOCK TABLE lifecycle_events IN EXCLUSIVE MODE")
                 flat = [i for p in batch for group in p.ids for i in group]
                 by_id: dict[str, ev.Recorded] = {}
-                if flat:
-                    stored = await conn.fetch(_SELECT + " WHERE event_id = ANY($1::text[])", flat)
+                if flat and look_up_ids:
+                    stored = await conn.fetch(_BY_ID, flat)
                     by_id = {r["event_id"]: _record(r) for r in stored}
                 names = list(dict.fromkeys(w.stream for p in batch for w in p.writes))
                 versions: dict[str, int] = {
                     r["stream"]: r["v"]
-                    for r in await conn.fetch(
-                        "SELECT stream, max(version) AS v FROM lifecycle_events"
-                        " WHERE stream = ANY($1::text[]) GROUP BY stream",
-                        names,
-                    )
+                    for r in await conn.fetch(_VERSIONS, names)
+                    if r["v"] is not None
                 }
                 position = await conn.fetchval(
                     "SELECT coalesce(max(position), 0) FROM lifecycle_events"
@@ -276,6 +292,8 @@ class PostgresStore(RunStore):
                     try:
                         out, added, position, top = _place(p, by_id, versions, position)
                     except (ConcurrencyError, IdempotencyConflict) as exc:
+                        if not look_up_ids:
+                            raise _Recheck from None  # maybe a retry of a stored append
                         results.append(exc)
                         continue
                     results.append(out)
@@ -305,6 +323,10 @@ class PostgresStore(RunStore):
                     )
                 if rows:
                     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(position))
+        except (asyncpg.UniqueViolationError, _Recheck):
+            if look_up_ids:
+                raise StoreError(f"{self.url}: an event id is stored twice") from None
+            raise  # a stored event id, or a refusal a retry explains: redo with the lookup
         except BaseException as exc:  # the transaction failed: nothing of the batch is written
             for p in batch:
                 if not p.done.done():
@@ -482,6 +504,14 @@ class PostgresStore(RunStore):
         ]
 
 
+_BY_ID: Final = (
+    "SELECT e.position, e.stream, e.version, e.event_id, e.recorded_at, e.data"
+    " FROM unnest($1::text[]) AS i(id) JOIN lifecycle_events e ON e.event_id = i.id"
+)
+_VERSIONS: Final = (  # one index probe per stream, whatever the planner thinks of the table
+    "SELECT s.stream, (SELECT e.version FROM lifecycle_events e WHERE e.stream = s.stream"
+    " ORDER BY e.version DESC LIMIT 1) AS v FROM unnest($1::text[]) AS s(stream)"
+)
 _COLUMNS: Final = ["position", "stream", "version", "event_id", "recorded_at", "data"]
 _SELECT: Final = (
     "SELECT position, stream, version, event_id, recorded_at, data FROM lifecycle_events"
@@ -540,6 +570,11 @@ def _utc_row(s: RunSummary) -> RunSummary:
         return s
     created, started, ended = (None if t is None else as_utc(t) for t in times)
     return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)
+
+
+class _Recheck(Exception):
+    """An append of the batch failed its checks without the event-id lookup: redo the batch
+    with it (a retry of a stored append must get the original records, not the error)."""
 
 
 class _Pending:
