@@ -116,9 +116,12 @@ def test_errors_are_one_line(recorded: tuple[str, Histories], tmp_path: Path) ->
     foreign = cli("job", "ls", store=str(bogus))
     assert foreign.returncode == 1 and "not a SQLite database" in foreign.stderr
     assert bogus.read_text().startswith("not a database")
-    scheme = cli("--store", "postgres://db/runs", "job", "ls")
+    scheme = cli("--store", "mysql://db/runs", "job", "ls")
     assert scheme.returncode == 1 and "supported URLs are" in scheme.stderr
-    for result in (unknown, missing, foreign, scheme):
+    # a PostgreSQL URL whose host does not resolve: one line naming the store, no traceback
+    unreachable = cli("--store", "postgres://nowhere.invalid/runs", "job", "ls")
+    assert unreachable.returncode == 1 and "opening the store failed" in unreachable.stderr
+    for result in (unknown, missing, foreign, scheme, unreachable):
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
