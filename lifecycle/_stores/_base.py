@@ -71,6 +71,7 @@ __all__ = [
     "check_streams",
     "fold_pages",
     "resolve_retry",
+    "summary_in_utc",
     "validate_summaries",
     "validate_writes",
 ]
@@ -494,6 +495,15 @@ def validate_summaries(summaries: Sequence[RunSummary]) -> None:
             raise TypeError(
                 f"RunSummary of run {row.run_id!r}: {exc}; nothing was written"
             ) from None
+
+
+def summary_in_utc(s: RunSummary) -> RunSummary:
+    """``s`` with its times in UTC (a naive one taken to be UTC), as every store returns them."""
+    times = (s.created_at, s.started_at, s.ended_at)
+    if all(t is None or t.tzinfo is _dt.UTC for t in times):
+        return s
+    created, started, ended = (None if t is None else as_utc(t) for t in times)
+    return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)
 
 
 def check_limit(limit: int | None, call: str) -> None:

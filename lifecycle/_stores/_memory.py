@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import anyio
 import anyio.lowlevel
-import msgspec
 
 from lifecycle import events as ev
 
@@ -29,6 +28,7 @@ from ._base import (
     as_utc,
     check_expected,
     resolve_retry,
+    summary_in_utc,
 )
 
 __all__ = ["MemoryStore"]
@@ -90,7 +90,7 @@ class MemoryStore(RunStore):
         self._log.extend(out)
         self._by_id.update((r.event_id, r) for r in out)
         for summary in summaries:
-            self._summaries[summary.run_id] = _in_utc(summary)
+            self._summaries[summary.run_id] = summary_in_utc(summary)
         if out and self._changed is not None:
             self._changed.set()
             self._changed = None
@@ -144,7 +144,7 @@ class MemoryStore(RunStore):
             and (
                 (start is None and end is None)
                 or (
-                    s.created_at is not None  # kept in UTC (_in_utc)
+                    s.created_at is not None  # kept in UTC (summary_in_utc)
                     and (start is None or s.created_at >= start)
                     and (end is None or s.created_at <= end)
                 )
@@ -154,7 +154,7 @@ class MemoryStore(RunStore):
         return rows[:limit] if limit is not None else rows
 
     async def replace_summaries(self, summaries: Sequence[RunSummary]) -> None:
-        self._summaries = {s.run_id: _in_utc(s) for s in summaries}
+        self._summaries = {s.run_id: summary_in_utc(s) for s in summaries}
 
     async def rebuild_summaries(
         self, fold: SummaryFold, *, progress: RebuildProgress | None = None
@@ -180,7 +180,7 @@ class MemoryStore(RunStore):
         if progress is not None:  # before the replace: if it raises, nothing has changed
             progress(len(log), len(log))
         before = sorted(self._summaries.values(), key=lambda s: s.run_id)
-        new = {s.run_id: _in_utc(s) for s in rows if s.run_id not in keep}
+        new = {s.run_id: summary_in_utc(s) for s in rows if s.run_id not in keep}
         for run_id in keep:
             if run_id in self._summaries:
                 new[run_id] = self._summaries[run_id]
@@ -209,12 +209,3 @@ class MemoryStore(RunStore):
 
     async def leases(self) -> list[Lease]:
         return [self._leases[k] for k in sorted(self._leases)]
-
-
-def _in_utc(s: RunSummary) -> RunSummary:
-    """``s`` with its times in UTC (a naive one taken to be UTC), as SQLite reads them back."""
-    times = (s.created_at, s.started_at, s.ended_at)
-    if all(t is None or t.tzinfo is _dt.UTC for t in times):
-        return s
-    created, started, ended = (None if t is None else as_utc(t) for t in times)
-    return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)

@@ -53,6 +53,7 @@ from ._base import (
     check_expected,
     fold_pages,
     resolve_retry,
+    summary_in_utc,
 )
 
 __all__ = ["PostgresStore"]
@@ -537,11 +538,7 @@ def _record(row: Any) -> ev.Recorded:
 
 def _summary(data: Any) -> RunSummary:
     row: RunSummary = _row_decoder.decode(bytes(data))
-    times = (row.created_at, row.started_at, row.ended_at)
-    if all(t is None or t.tzinfo is _dt.UTC for t in times):
-        return row
-    created, started, ended = (None if t is None else as_utc(t) for t in times)
-    return msgspec.structs.replace(row, created_at=created, started_at=started, ended_at=ended)
+    return summary_in_utc(row)
 
 
 async def _upsert(conn: Any, summaries: Sequence[RunSummary]) -> None:
@@ -557,19 +554,11 @@ async def _upsert(conn: Any, summaries: Sequence[RunSummary]) -> None:
                 s.dialect,
                 s.state,
                 None if s.created_at is None else as_utc(s.created_at),
-                _row_encoder.encode(_utc_row(s)),
+                _row_encoder.encode(summary_in_utc(s)),
             )
             for s in latest.values()
         ],
     )
-
-
-def _utc_row(s: RunSummary) -> RunSummary:
-    times = (s.created_at, s.started_at, s.ended_at)
-    if all(t is None or t.tzinfo is _dt.UTC for t in times):
-        return s
-    created, started, ended = (None if t is None else as_utc(t) for t in times)
-    return msgspec.structs.replace(s, created_at=created, started_at=started, ended_at=ended)
 
 
 class _Recheck(Exception):
