@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from lifecycle.testing import PROCESS_CHECKS, STORE_CHECKS, StoreCheck
 asyncpg = pytest.importorskip("asyncpg")
 
 pytestmark = pytest.mark.anyio
+
+TWO_ENGINES = Path(__file__).resolve().parents[2] / "examples" / "two_engines.py"
 
 
 @pytest.fixture
@@ -236,3 +239,17 @@ async def test_concurrent_appends_of_one_process_share_transactions(
         assert len(failed) == 1
         assert len(await store.read_all()) == 99
         assert store.transactions <= 5, store.transactions
+
+
+async def test_the_two_engines_example(fresh_databases: Databases) -> None:
+    """examples/two_engines.py: two engine processes on one database, read back by a third."""
+    import sys
+
+    import anyio
+
+    url = await fresh_databases()
+    done = await anyio.run_process([sys.executable, str(TWO_ENGINES), url], check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    lines = done.stdout.decode().splitlines()
+    assert len(lines) == 6 and all(line.endswith("Completed") for line in lines)
+    assert {line.split()[2] for line in lines} == {"alpha-job", "beta-job"}
