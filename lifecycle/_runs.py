@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias
 
@@ -327,10 +327,22 @@ class AsyncRuns:
         mode: Literal["new", "rerun", "resume"] = "new",
         original_run_id: int | None = None,
         root_run_id: int | None = None,
+        then: Sequence[ev.Fact] = (),
+        along: tuple[int, Callable[[int], Sequence[ev.Fact]]] | None = None,
+        key: str | None = None,
     ) -> RunView:
         """Start a run: ``Requested`` on the run stream and on one stream per container, in one
         atomic append. Raises ``UnknownDialect``, or ``InvalidTransition`` for an operation the
-        dialect does not have or containers it does not allow."""
+        dialect does not have or containers it does not allow.
+
+        Three options make the start of a run part of a larger decision (the scheduler's arming,
+        ``lifecycle._workflow._scheduler``): ``then`` — run-level facts recorded after
+        ``Requested`` (e.g. ``ScheduleArmed``); ``along`` — ``(run_id, make)``: the run-level
+        facts ``make(new_run_id)`` returns, for another run, checked as ``record`` checks them
+        (its version included: if that run moved meanwhile, ``ConcurrencyError`` and nothing
+        is written), all in the same append; ``key`` — event ids derived from it instead of
+        fresh ones, so the same decision made twice is refused (``IdempotencyConflict``) rather
+        than written twice."""
         d = find_dialect(dialect)
         if operation is None:
             operation = "run" if d.operations is None else ""
@@ -368,7 +380,20 @@ class AsyncRuns:
         now = _dt.datetime.now(_dt.UTC)
         run = RunFold(d, run_id)
         run.run.apply(requested, now)
-        writes = [Write(stream=run_stream(run_id), events=(requested,), expected_version=0)]
+        for fact in then:
+            if isinstance(fact, ev.Requested):
+                raise ValueError("then= takes the facts after Requested")
+            run.run.apply(fact, now)
+        head = (requested, *then)
+        ids = (lambda part: f"{key}:{part}") if key is not None else None
+        writes = [
+            Write(
+                stream=run_stream(run_id),
+                events=head,
+                expected_version=0,
+                event_ids=None if ids is None else tuple(ids(f"run:{i}") for i in range(len(head))),
+            )
+        ]
         for c in names:
             fact = ev.Requested(
                 dialect=d.name,
@@ -381,13 +406,35 @@ class AsyncRuns:
             )
             run.stream(c).apply(fact, now)
             writes.append(
-                Write(stream=container_stream(run_id, c), events=(fact,), expected_version=0)
+                Write(
+                    stream=container_stream(run_id, c),
+                    events=(fact,),
+                    expected_version=0,
+                    event_ids=None if ids is None else (ids(f"container:{c}"),),
+                )
             )
-        records = await self.store.append(writes, summaries=[summary_of(run.view())], at=now)
+        summaries = [summary_of(run.view())]
+        other: RunFold | None = None
+        if along is not None:
+            other = await self._load(along[0])
+            facts = list(along[1](run_id))
+            other_ids = tuple(
+                ids(f"along:{i}") if ids is not None else ev.new_event_id()
+                for i in range(len(facts))
+            )
+            more, rows, _ = self._prepare(other, [(None, facts)], other_ids, now)
+            writes += more
+            summaries += rows
+        try:
+            records = await self.store.append(writes, summaries=summaries, at=now)
+        finally:
+            if other is not None:
+                self._cache.pop(other.run_id, None)  # read it afresh next time
         for record in records:  # positions only: the facts are already folded
-            run.stream(
-                None if record.stream == writes[0].stream else record.stream.partition("/")[2]
-            ).position = record.position
+            if record.stream == writes[0].stream:
+                run.run.position = record.position
+            elif record.stream.startswith(f"{writes[0].stream}/"):
+                run.stream(record.stream.partition("/")[2]).position = record.position
         self._cache[run_id] = run
         return run.view()
 

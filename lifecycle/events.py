@@ -47,6 +47,8 @@ __all__ = [
     "ResultStored",
     "ScheduleArmed",
     "ScheduleExpired",
+    "SchedulePaused",
+    "ScheduleResumed",
     "StopRequested",
     "Stopped",
     "StoppingStarted",
@@ -119,15 +121,35 @@ class BuildFailed(Fact, frozen=True, kw_only=True, tag=True):
 
 
 class ScheduleArmed(Fact, frozen=True, kw_only=True, tag=True):
-    """Waiting for the next scheduled time."""
+    """Waiting for the next scheduled time, ``due_at``. The scheduler records it twice in one
+    append: on the armed run (which waits in Scheduled and starts at ``due_at``) and on the
+    job's deploy run (``run_id``: the run armed; the deploy run's stream is the schedule's
+    ledger). ``skipped``: due times passed over (missed while no scheduler ran, or while the job
+    was paused) since the previous arming."""
 
     due_at: _dt.datetime | None = None
+    run_id: int | None = None
+    skipped: tuple[_dt.datetime, ...] = ()
 
 
 class ScheduleExpired(Fact, frozen=True, kw_only=True, tag=True):
     """The schedule's end date has passed."""
 
     end: _dt.datetime | None = None
+
+
+class SchedulePaused(Fact, frozen=True, kw_only=True, tag=True):
+    """A scheduled job stops firing (``lifecycle job pause``) until ``ScheduleResumed``; its
+    state stays what it was (Ready or Scheduled). An extension: the seed has no pause."""
+
+    by: str = "user"
+
+
+class ScheduleResumed(Fact, frozen=True, kw_only=True, tag=True):
+    """A paused job fires again, from its next due time after the resume (the due times that
+    passed while it was paused are skipped, not caught up)."""
+
+    by: str = "user"
 
 
 # -- getting onto a machine -----------------------------------------------------------------------
@@ -266,6 +288,8 @@ FactType: TypeAlias = (
     | BuildFailed
     | ScheduleArmed
     | ScheduleExpired
+    | SchedulePaused
+    | ScheduleResumed
     | ResourcesRequested
     | ResourcesAssigned
     | PreparationStarted

@@ -41,8 +41,8 @@ def deploy(
     Ready, 1 when the build failed (Created; `lifecycle log read RUN` shows why). Deploying an
     unchanged definition again records nothing; a changed one gets a new job version.
 
-    The schedule is shown by `lifecycle job get` with its next due times; nothing fires it yet
-    (there is no scheduler).
+    The schedule is shown by `lifecycle job get` with its next due times; `lifecycle scheduler`
+    fires it.
     """
     from lifecycle._runs import AsyncRuns
     from lifecycle._schedule import Schedule
@@ -69,7 +69,7 @@ def deploy(
         out = console()
         what = (
             "build failed:"
-            if done.state != "Ready"
+            if done.state == "Created"
             else "deployed"
             if done.changed
             else "already deployed"
@@ -77,7 +77,7 @@ def deploy(
         line = safe(f"{what} {done.name} ")
         line.append_text(badge(done.state, "failed" if done.state == "Created" else None))
         out.print(line, f"run {done.run_id}", f"version {done.job_version or '-'}")
-    if done.state != "Ready":
+    if done.state == "Created":
         raise CliError(
             f"the build of {target} failed: `lifecycle log read {done.name} --run {done.run_id}` "
             "shows its log"

@@ -125,6 +125,8 @@ datatailr = Dialect(
         "StoppingStarted": "*",
         "BuildStarted": ["Building"],
         "ScheduleArmed": ["Scheduled"],
+        "SchedulePaused": ["Ready", "Scheduled"],
+        "ScheduleResumed": ["Ready", "Scheduled"],
         "PreparationStarted": ["Starting"],
         "ImagePullStarted": ["Starting"],
         "FinishingStarted": ["Running"],

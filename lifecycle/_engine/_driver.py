@@ -102,6 +102,7 @@ class RunDriver:
         containers: Sequence[Container],
         cached: dict[str, tuple[ev.ResultStored | None, int]],
         folded: bool,
+        prior: Sequence[ev.Fact] = (),
     ) -> None:
         self.settings = settings
         self.runs = settings.runs
@@ -125,6 +126,7 @@ class RunDriver:
             None,
             dialect,
             requested,
+            prior=prior,
             batcher=self.batcher,
             on_dirty=self._mark_dirty,
             on_closed=self._on_closed,

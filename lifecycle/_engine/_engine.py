@@ -33,7 +33,7 @@ from lifecycle._errors import InvalidTransition, UnknownRun
 from lifecycle._leases import DEFAULT_LEASE_TTL, LeaseTimes, new_owner, reconcile
 from lifecycle._logging import get_logger
 from lifecycle._runs import AsyncRuns
-from lifecycle._views import RunView, StreamFold
+from lifecycle._views import RunView, StreamFold, run_stream
 
 from ._adapter import Adapter, load_adapter
 from ._driver import RunDriver, Settings
@@ -43,6 +43,9 @@ from ._spec import Container, plan
 __all__ = ["Engine"]
 
 _log = get_logger("lifecycle.engine")
+
+_WAITING = (ev.ScheduleArmed, ev.LogRecorded)
+"""What a run may hold after ``Requested`` and still be started by ``Engine.start``."""
 
 
 class Engine:
@@ -204,6 +207,50 @@ class Engine:
         await self._drive(driver)
         return await self.runs.get(driver.run_id)
 
+    async def start(self, run_id: int, *, containers: Sequence[Container]) -> RunView | None:
+        """Start a run recorded earlier and still waiting: created and not started, perhaps
+        armed (``ScheduleArmed``: a run the scheduler armed, ``lifecycle._workflow._scheduler``).
+        ``containers`` are its containers' work, one per name it was created with. It executes
+        as a submitted run does (see the module docstring) and is driven by this engine alone:
+        ``None`` when it has already been started, or another engine holds its lease.
+
+        Raises ``UnknownRun``, and ``ValueError`` (nothing written) for containers that do not
+        match the run's, or for what ``submit`` refuses."""
+        head = await self.runs.store.read([run_stream(run_id)])
+        if not head or not isinstance(head[0].event, ev.Requested):
+            raise UnknownRun(f"no run {run_id} in {self.runs.store.url}")
+        requested = head[0].event
+        prior = [r.event for r in head[1:]]
+        d = find_dialect(requested.dialect)
+        containers = list(containers)
+        names = sorted(c.name for c in containers)
+        folded, cached = await self._check(d, requested.operation, containers)
+        if not folded and names != sorted(requested.containers):
+            raise ValueError(
+                f"run {run_id} has containers {sorted(requested.containers)}, not {names}"
+            )
+        if run_id in self._drivers or not all(isinstance(f, _WAITING) for f in prior):
+            return None  # this engine has it, or it started (or ended) already
+        if not self._reconciled:
+            await self.reconcile()
+        if not await self.runs.store.acquire_lease(run_id, self.owner, self.settings.lease.ttl):
+            return None
+        view = await self.runs.get(run_id)
+        if view.version != len(head) or any(c.version != 1 for c in view.containers.values()):
+            await self.runs.store.release_lease(run_id, self.owner)  # started meanwhile
+            return None
+        driver = self._driver(
+            view, d, requested, containers, cached=cached, folded=folded, prior=prior
+        )
+        if self._tg is not None:
+            self._tg.start_soon(self._drive, driver)
+        return view
+
+    def has(self, run_id: int) -> bool:
+        """Whether this engine holds run ``run_id`` (submitted or started, not yet ended)."""
+        driver = self._drivers.get(run_id)
+        return driver is not None and not driver.done.is_set()
+
     async def wait(self, run_id: int) -> RunView:
         """The run's view once it is terminal. A run of this engine not yet executing (no
         ``async with``) executes now, in this task; another engine's run is polled (and ended
@@ -266,25 +313,7 @@ class Engine:
     ) -> RunDriver:
         d = find_dialect(dialect)
         containers = list(containers)
-        plan(containers)
-        folded = not d.has_containers(operation or "run")
-        if folded and len(containers) != 1:
-            raise ValueError(
-                f"{d.name} {operation or 'run'} runs have no container streams: submit exactly "
-                f"one container (its facts become the run's), not {len(containers)}"
-            )
-        _check_canonical(d, operation or "run", folded)
-        for c in containers:
-            if c.cached_from is None and c.kind not in self.adapter.kinds:
-                raise ValueError(
-                    f"container {c.name!r} is a {c.kind}, which adapter {self.adapter.name!r} "
-                    f"cannot run (it runs: {', '.join(sorted(self.adapter.kinds))})"
-                )
-        cached = {
-            c.name: await self._cached(c, c.cached_from)
-            for c in containers
-            if c.cached_from is not None
-        }
+        folded, cached = await self._check(d, operation or "run", containers)
         if not self._reconciled:
             await self.reconcile()
         view = await self.runs.create(
@@ -310,6 +339,19 @@ class Engine:
             root_run_id=root_run_id,
             job_version=job_version,
         )
+        return self._driver(view, d, requested, containers, cached=cached, folded=folded)
+
+    def _driver(
+        self,
+        view: RunView,
+        d: Dialect,
+        requested: ev.Requested,
+        containers: list[Container],
+        *,
+        cached: dict[str, tuple[ev.ResultStored | None, int]],
+        folded: bool,
+        prior: Sequence[ev.Fact] = (),
+    ) -> RunDriver:
         driver = RunDriver(
             self.settings,
             view=view,
@@ -318,10 +360,37 @@ class Engine:
             containers=containers,
             cached=cached,
             folded=folded,
+            prior=prior,
         )
         self._drivers[view.run_id] = driver
         driver.log.info("run submitted", operation=view.operation, containers=len(containers))
         return driver
+
+    async def _check(
+        self, d: Dialect, operation: str, containers: list[Container]
+    ) -> tuple[bool, dict[str, tuple[ev.ResultStored | None, int]]]:
+        """Every check of a submission that needs no write: whether the run folds its one
+        container into itself, and the results reused by cached containers."""
+        plan(containers)
+        folded = not d.has_containers(operation)
+        if folded and len(containers) != 1:
+            raise ValueError(
+                f"{d.name} {operation} runs have no container streams: submit exactly "
+                f"one container (its facts become the run's), not {len(containers)}"
+            )
+        _check_canonical(d, operation, folded)
+        for c in containers:
+            if c.cached_from is None and c.kind not in self.adapter.kinds:
+                raise ValueError(
+                    f"container {c.name!r} is a {c.kind}, which adapter {self.adapter.name!r} "
+                    f"cannot run (it runs: {', '.join(sorted(self.adapter.kinds))})"
+                )
+        cached = {
+            c.name: await self._cached(c, c.cached_from)
+            for c in containers
+            if c.cached_from is not None
+        }
+        return folded, cached
 
     async def _cached(self, c: Container, source: int) -> tuple[ev.ResultStored | None, int]:
         """The result to reuse for ``c`` from run ``source``, and the run that computed it."""

@@ -51,6 +51,7 @@ class StreamWriter:
         dialect: Dialect,
         requested: ev.Requested,
         *,
+        prior: Sequence[ev.Fact] = (),
         batcher: Batcher | None = None,
         on_dirty: Callable[[StreamWriter], None] | None = None,
         on_closed: Callable[[StreamWriter], None] | None = None,
@@ -64,6 +65,8 @@ class StreamWriter:
         )
         self.acc = StreamFold(dialect, self.stream)
         self.acc.apply(requested)
+        for fact in prior:  # recorded before the engine took the run (the scheduler's arming)
+            self.acc.apply(fact)
         self.pending: list[ev.Fact] = []
         self.closed = False
         self._batcher = batcher or Batcher(runs, run_id)

@@ -14,7 +14,10 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lifecycle._workflow._dag import Dag
 
 
 def build(target: str) -> dict[str, Any]:
@@ -39,8 +42,11 @@ def build(target: str) -> dict[str, Any]:
         names = ", ".join(sorted({w.name for w in found.values()})) or "none"
         wanted = f"no workflow {name!r}" if name else f"{len(unique)} workflows: pick one"
         raise LookupError(f"{head}: {wanted} (workflows: {names})")
-    workflow = unique[0]
-    dag = workflow.build()
+    return definition_of(unique[0].build())
+
+
+def definition_of(dag: Dag) -> dict[str, Any]:
+    """What a deploy records of a built DAG (JSON-able)."""
     return {
         "name": dag.name,
         "tasks": dag.definition(),

@@ -142,6 +142,18 @@ async def _run_dag(
     )
 
 
+def _load_file(module: str, file: str) -> None:
+    """Execute ``file`` as module ``module``, its folder on ``sys.path`` (as running it would)."""
+    folder = str(Path(file).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(module, file)
+    if spec is not None and spec.loader is not None:
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(spec.name, loaded)
+        spec.loader.exec_module(loaded)
+
+
 @overload
 def workflow(fn: Callable[[], Any], /) -> WorkflowFunction: ...
 @overload
@@ -190,13 +202,15 @@ def find_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
     module, _, _qualname = function.rpartition(".")
     try:
         if module and module != "__main__":
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                # a script deployed from its own folder: load the recorded file under its name
+                if exc.name != module or not (file and Path(file).is_file()):
+                    raise
+                _load_file(module, file)
         elif file and Path(file).is_file():
-            spec = importlib.util.spec_from_file_location("__lifecycle_workflow__", file)
-            if spec is not None and spec.loader is not None:
-                loaded = importlib.util.module_from_spec(spec)
-                sys.modules.setdefault(spec.name, loaded)
-                spec.loader.exec_module(loaded)
+            _load_file("__lifecycle_workflow__", file)
     except Exception as exc:
         raise WorkflowError(
             f"cannot load the code of workflow {name!r} ({function or 'unknown'}, "

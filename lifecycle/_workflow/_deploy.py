@@ -8,10 +8,10 @@ then ``BuildSucceeded`` (**Ready**) or ``BuildFailed`` (**Created**, the failure
 the reason). The definition — tasks, function, file, schedule — goes in the run's params, as a
 workflow run records it, and gets a ``job_version`` by the usual rules (``_version``).
 
-Deploying again what is already deployed — the same definition and schedule, Ready — records
-nothing (``changed=False``). A changed file gets a new version.
-
-Not here yet: the scheduler that arms a deployed job (``ScheduleArmed``) and fires it.
+Deploying again what is already deployed — the same definition and schedule, Ready or
+Scheduled — records nothing (``changed=False``). A changed file gets a new version, and the deploy
+run it replaces ends ``Stopped`` (``redeployed``), with the run it had armed for its next time.
+The scheduler (``_scheduler``) arms and fires the job's schedule.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import msgspec
@@ -27,7 +27,9 @@ import msgspec
 from lifecycle import events as ev
 from lifecycle._runs import AsyncRuns
 from lifecycle._schedule import as_schedule
+from lifecycle._views import run_stream
 
+from ._scheduler import retire
 from ._version import register_version
 
 __all__ = ["Deployment", "deploy"]
@@ -37,7 +39,8 @@ MAX_LOG_LINES = 2000
 
 
 class Deployment(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``deploy`` did: the job, its deploy run and state (``Ready`` or ``Created``), the
+    """What ``deploy`` did: the job, its deploy run and state (``Ready`` — ``Scheduled`` when an
+    unchanged deploy finds it armed — or ``Created``), the
     definition's ``job_version`` (``None`` when the build failed), whether anything was recorded,
     and the build log."""
 
@@ -88,24 +91,31 @@ async def deploy(
     return await _record_failed(runs, target, log)
 
 
-async def _latest_deploy(runs: AsyncRuns, name: str) -> ev.Requested | None:
-    for row in await runs.list(name=name, limit=20):
-        if row.operation == OPERATION and row.state == "Ready":
-            head = await runs.store.read([f"run-{row.run_id}"])
+ACTIVE: Final = ("Ready", "Scheduled")
+"""The states of a deploy run that is the job's current one."""
+
+
+async def _active_deploys(runs: AsyncRuns, name: str) -> list[tuple[int, ev.Requested]]:
+    """The job's deploy runs still active (normally one), newest first, with their request."""
+    found = []
+    for row in await runs.list(name=name):
+        if row.operation == OPERATION and row.state in ACTIVE:
+            head = await runs.store.read([run_stream(row.run_id)])
             first = head[0].event if head else None
-            return first if isinstance(first, ev.Requested) else None
-    return None
+            if isinstance(first, ev.Requested):
+                found.append((row.run_id, first))
+    return found
 
 
 async def _record_ready(runs: AsyncRuns, definition: dict[str, Any], log: str) -> Deployment:
     name = str(definition["name"])
-    previous = await _latest_deploy(runs, name)
-    if previous is not None and previous.params.get("workflow") == definition:
-        rows = [r for r in await runs.list(name=name, limit=20) if r.operation == OPERATION]
+    active = await _active_deploys(runs, name)
+    if active and active[0][1].params.get("workflow") == definition:
+        run_id, previous = active[0]
         return Deployment(
             name=name,
-            run_id=rows[0].run_id,
-            state="Ready",
+            run_id=run_id,
+            state=(await runs.get(run_id)).state,
             job_version=previous.job_version,
             changed=False,
             log=log,
@@ -121,6 +131,8 @@ async def _record_ready(runs: AsyncRuns, definition: dict[str, Any], log: str) -
     )
     facts: list[ev.Fact] = [ev.BuildStarted(), *_lines(log, "info"), ev.BuildSucceeded()]
     await runs.record(run.id, facts)
+    for old, _ in active:  # the new version replaces them (and the runs they armed)
+        await retire(runs, old, by="deploy", reason=f"redeployed as run {run.id}")
     return Deployment(
         name=name, run_id=run.id, state="Ready", job_version=version, changed=True, log=log
     )

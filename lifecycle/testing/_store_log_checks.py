@@ -152,7 +152,9 @@ def _sample_facts() -> list[ev.Fact]:
         ev.BuildStarted(image="img:1"),
         ev.BuildSucceeded(image="img:1", version=4),
         ev.BuildFailed(reason="no such package"),
-        ev.ScheduleArmed(due_at=T0 + _dt.timedelta(days=1, microseconds=123)),
+        ev.ScheduleArmed(
+            due_at=T0 + _dt.timedelta(days=1, microseconds=123), run_id=3, skipped=(T0,)
+        ),
         ev.ScheduleExpired(end=T0),
         ev.ResourcesRequested(tier="gpu"),
         ev.ResourcesAssigned(node="node-7"),

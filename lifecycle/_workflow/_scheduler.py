@@ -1,0 +1,565 @@
+"""The scheduler (issue 16, third part): deployed jobs fire at their due times, exactly once.
+
+Everything it decides is a fact in the store, so it can be killed at any moment, restarted, or run
+on several hosts at once:
+
+- **The job** is its latest deploy run (``lifecycle deploy``: operation ``deploy``, Ready), whose
+  definition holds the schedule. Its stream is the schedule's ledger.
+- **Arming** due time ``T`` is one atomic append: a new run of the workflow — ``Requested``, then
+  ``ScheduleArmed(due_at=T)``: it waits in **Scheduled** — and, on the deploy run,
+  ``ScheduleArmed(due_at=T, run_id=that run)`` (Ready → Scheduled). The deploy run's version is
+  checked and the event ids derive from (deploy run, ``T``): arming twice — two schedulers, or a
+  scheduler and its own earlier life — is refused, never written twice.
+- **Firing** at ``T``: the engine starts the armed run (:meth:`Engine.start`, which takes the
+  run's lease first — one engine only), and it goes Scheduled → Pending → … like any run.
+- **The next** due time is armed once the armed run has started (or ended).
+- **Expired**: when the schedule has no due time left before its end, ``ScheduleExpired`` ends the
+  deploy run (and an armed run still waiting) **Expired**.
+
+Catch-up, for due times missed while no scheduler ran (or a run came due while one was busy):
+``catch_up="latest"`` (the default) fires the latest due time once and records the others as
+skipped (``ScheduleArmed(skipped=...)`` on the armed run, which is re-armed to the latest time);
+``"all"`` fires every missed time, one run each; ``"none"`` fires only a due time at most
+``grace`` late and re-arms the next one ahead. At most ``MAX_SKIPPED`` skipped times are listed.
+
+Schedulers on one store: each tick, a scheduler takes (or renews) the lease ``SCHEDULER_LEASE``
+(a key no run has) and only the holder arms and fires; the others stand by and take over within
+the lease's time to live once it dies. The checks above make a stalled former holder harmless.
+
+Paused jobs (``SchedulePaused``, :func:`pause`) are left alone; :func:`resume` re-arms the waiting
+run at the first due time after the resume (the ones in between are skipped, not caught up).
+:func:`undeploy` ends the job and its waiting run ``Stopped``. A run started by hand
+(``lifecycle run NAME``) is not in the ledger and changes nothing here.
+
+Time comes from a clock object (:class:`SystemClock`; tests use :class:`ManualClock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import itertools
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Final, Literal, Protocol, Self
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import msgspec
+
+from lifecycle import events as ev
+from lifecycle._engine import Adapter, Container, Engine
+from lifecycle._errors import (
+    ConcurrencyError,
+    InvalidTransition,
+    LifecycleError,
+    StreamClosed,
+    UnknownRun,
+)
+from lifecycle._leases import DEFAULT_LEASE_TTL, new_owner
+from lifecycle._logging import get_logger
+from lifecycle._runs import AsyncRuns
+from lifecycle._schedule import Schedule, as_schedule
+from lifecycle._stores import RunSummary
+from lifecycle._views import run_stream
+
+from ._history import OPERATION as WORKFLOW_OPERATION
+from ._store import StoreLike, open_runs
+
+__all__ = [
+    "MAX_SKIPPED",
+    "SCHEDULER_LEASE",
+    "Clock",
+    "Firing",
+    "ManualClock",
+    "Scheduler",
+    "SystemClock",
+    "pause",
+    "resume",
+    "undeploy",
+]
+
+SCHEDULER_LEASE: Final = 0
+"""The lease key the firing scheduler holds (run ids start at 1, so no run has it)."""
+
+MAX_SKIPPED: Final = 1000
+"""Skipped due times listed in one ``ScheduleArmed`` at most (a year of a minutely job is not)."""
+
+DEPLOY: Final = "deploy"  # the deploy run's operation (lifecycle._workflow._deploy)
+
+_log: Final = get_logger("lifecycle.scheduler")
+
+
+class Clock(Protocol):
+    """Where the scheduler's time comes from: ``now()`` (aware) and ``sleep(seconds)``."""
+
+    def now(self) -> _dt.datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The machine's clock, in UTC."""
+
+    def now(self) -> _dt.datetime:
+        return _dt.datetime.now(_dt.UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told (``advance``, ``set``): tests fire a schedule of a
+    year in a second. ``sleep`` only yields."""
+
+    def __init__(self, start: _dt.datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be an aware datetime")
+        self._now = start
+
+    def now(self) -> _dt.datetime:
+        return self._now
+
+    def set(self, when: _dt.datetime) -> None:
+        self._now = when
+
+    def advance(self, delta: _dt.timedelta | float) -> _dt.datetime:
+        self._now += delta if isinstance(delta, _dt.timedelta) else _dt.timedelta(seconds=delta)
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.lowlevel.checkpoint()
+
+
+class Firing(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing a tick did: ``what`` is ``armed``, ``fired``, ``skipped`` (``due_at`` passed
+    over), ``expired`` or ``failed`` (the deployed code could not be loaded; ``detail`` says
+    why), for job ``name`` (deploy run ``deploy_run``) and run ``run_id``."""
+
+    what: Literal["armed", "fired", "skipped", "expired", "failed"]
+    name: str
+    deploy_run: int
+    run_id: int | None
+    due_at: _dt.datetime | None
+    detail: str = ""
+
+
+class _Job:
+    """What the ledger of one deploy run says."""
+
+    def __init__(self, row: RunSummary, records: Sequence[ev.Recorded]) -> None:
+        head = records[0].event
+        assert isinstance(head, ev.Requested)
+        self.row = row
+        self.deploy_run = row.run_id
+        self.name = row.name
+        self.created_at = records[0].recorded_at
+        self.job_version = head.job_version
+        definition = head.params.get("workflow")
+        self.definition: dict[str, Any] = definition if isinstance(definition, dict) else {}
+        self.schedule: Schedule | None = None
+        try:
+            self.schedule = as_schedule(self.definition.get("schedule"))
+        except LifecycleError:
+            self.schedule = None  # recorded by a newer or broken writer: not ours to fire
+        self.armed: ev.ScheduleArmed | None = None
+        self.paused = False
+        for record in records:
+            fact = record.event
+            if isinstance(fact, ev.ScheduleArmed):
+                self.armed = fact
+            elif isinstance(fact, ev.SchedulePaused):
+                self.paused = True
+            elif isinstance(fact, ev.ScheduleResumed):
+                self.paused = False
+
+    @property
+    def tasks(self) -> list[str]:
+        return [str(t["name"]) for t in self.definition.get("tasks") or []]
+
+
+class Scheduler:
+    """Arms and fires the scheduled jobs of one store (see the module docstring).
+
+    ``async with Scheduler(store) as scheduler: await scheduler.run()`` runs until cancelled;
+    ``tick()`` does one pass (what tests call, with a :class:`ManualClock`). Fired runs execute
+    on an engine of this scheduler (``adapter``, ``max_parallel``, ``lease_ttl`` as
+    :class:`~lifecycle.Engine` takes them); leaving the block waits for them.
+
+    ``catch_up``: ``latest`` | ``all`` | ``none``; ``grace``: seconds a due time may be late and
+    still count as on time; ``interval``: seconds between ticks at most.
+    """
+
+    def __init__(
+        self,
+        store: StoreLike | AsyncRuns = None,
+        *,
+        clock: Clock | None = None,
+        adapter: str | Adapter = "inprocess",
+        max_parallel: int | None = None,
+        catch_up: Literal["latest", "all", "none"] = "latest",
+        grace: float = 60.0,
+        interval: float = 1.0,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+    ) -> None:
+        if catch_up not in ("latest", "all", "none"):
+            raise ValueError(f"catch_up is 'latest', 'all' or 'none', not {catch_up!r}")
+        self._store = store
+        self.clock: Clock = clock or SystemClock()
+        self.catch_up = catch_up
+        self.grace = _dt.timedelta(seconds=grace)
+        self.interval = interval
+        self.lease_ttl = lease_ttl
+        self.owner = f"scheduler:{new_owner()}"
+        self._adapter = adapter
+        self._max_parallel = max_parallel
+        self._runs: AsyncRuns | None = store if isinstance(store, AsyncRuns) else None
+        self._opened: Any = None
+        self._engine: Engine | None = None
+        self.leader = False
+        self.fired: list[int] = []
+
+    @property
+    def runs(self) -> AsyncRuns:
+        if self._runs is None:
+            raise RuntimeError("use the Scheduler in `async with`")
+        return self._runs
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("use the Scheduler in `async with`")
+        return self._engine
+
+    async def __aenter__(self) -> Self:
+        if self._runs is None:
+            self._opened = open_runs(self._store)
+            self._runs = await self._opened.__aenter__()
+        self._engine = Engine(
+            self.runs,
+            adapter=self._adapter,
+            max_parallel=self._max_parallel,
+            lease_ttl=self.lease_ttl,
+        )
+        await self._engine.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._engine is not None:
+                await self._engine.__aexit__(exc_type, exc, tb)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self.leader and self._runs is not None:
+                    await self.runs.store.release_lease(SCHEDULER_LEASE, self.owner)
+                    self.leader = False
+                if self._opened is not None:
+                    await self._opened.__aexit__(exc_type, exc, tb)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Tick until cancelled: every ``interval`` seconds, or sooner when a due time comes."""
+        task_status.started()
+        while True:
+            await self.tick()
+            await self.clock.sleep(self._next_wait())
+
+    def _next_wait(self) -> float:
+        if self._wake is None:
+            return self.interval
+        left = (self._wake - self.clock.now()).total_seconds()
+        return max(0.0, min(self.interval, left))
+
+    _wake: _dt.datetime | None = None
+
+    async def tick(self) -> list[Firing]:
+        """One pass over every scheduled job: arm, fire, skip, expire what is due now. Returns
+        what it did (nothing when another scheduler holds the lease)."""
+        self.leader = await self.runs.store.acquire_lease(
+            SCHEDULER_LEASE, self.owner, self.lease_ttl
+        )
+        if not self.leader:
+            return []
+        self._wake = None
+        done: list[Firing] = []
+        for row in await self._deploys():
+            try:
+                done += await self._job(row)
+            except (ConcurrencyError, InvalidTransition) as exc:
+                # another writer moved the job or its run meanwhile: decide again next tick
+                _log.info("scheduler conflict", job=row.name, error=str(exc))
+        for firing in done:
+            _log.info(f"schedule {firing.what}", **msgspec.structs.asdict(firing))
+        return done
+
+    async def _deploys(self) -> list[RunSummary]:
+        """The latest active deploy run of every job."""
+        rows = [
+            *await self.runs.list(state="Scheduled"),
+            *await self.runs.list(state="Ready"),
+        ]
+        latest: dict[str, RunSummary] = {}
+        for row in rows:
+            if row.operation == DEPLOY and row.run_id > getattr(latest.get(row.name), "run_id", 0):
+                latest[row.name] = row
+        return sorted(latest.values(), key=lambda r: r.run_id)
+
+    # -- one job ------------------------------------------------------------------------------
+
+    async def _job(self, row: RunSummary) -> list[Firing]:
+        done: list[Firing] = []
+        for _ in range(MAX_SKIPPED):  # "all" fires each missed time: a bounded loop per tick
+            job = _Job(row, await self.runs.store.read([run_stream(row.run_id)]))
+            if job.schedule is None or job.paused:
+                return done
+            step = await self._step(job)
+            if not step:
+                return done
+            done += step
+            if step[-1].what in ("expired", "armed") and not _due(step[-1], self.clock.now()):
+                return done
+        return done
+
+    async def _step(self, job: _Job) -> list[Firing]:
+        """The next thing to do for ``job``, done; ``[]`` when nothing is due."""
+        assert job.schedule is not None
+        now = self.clock.now()
+        if job.armed is None or job.armed.run_id is None:
+            # from the deploy: a due time passed since then is caught up (an injected clock
+            # may stand before the deploy's own time: then from now)
+            return await self._arm(job, after=min(job.created_at, now))
+        run_id = job.armed.run_id
+        head = await self.runs.store.read([run_stream(run_id)])
+        arms = [r.event for r in head if isinstance(r.event, ev.ScheduleArmed)]
+        due = arms[-1].due_at if arms else job.armed.due_at
+        waiting = _waiting(head) and not await self._taken(run_id)
+        if due is None:
+            return []
+        if not waiting:
+            return await self._arm(job, after=due)
+        if due > now:
+            self._wake = due if self._wake is None else min(self._wake, due)
+            return []
+        times = [due, *itertools.islice(job.schedule.times(due), MAX_SKIPPED)]
+        times = [t for t in times if t <= now]
+        if self.catch_up == "all":
+            target: _dt.datetime | None = times[0]
+        elif self.catch_up == "latest" or now - times[-1] <= self.grace:
+            target = times[-1]
+        else:
+            target = None
+        # "all" leaves the later ones for the runs armed after this one
+        later = times[1:] if self.catch_up == "all" else []
+        skipped = tuple(t for t in times if t != target and t not in later)[:MAX_SKIPPED]
+        done = [
+            Firing(
+                what="skipped", name=job.name, deploy_run=job.deploy_run, run_id=run_id, due_at=t
+            )
+            for t in skipped
+        ]
+        if target is None:
+            target = next(job.schedule.times(now), None)
+            if target is None:
+                return [*done, *await self._expire(job, waiting_run=run_id)]
+        if target != due or skipped:  # re-armed: for a later time, or listing the skipped
+            await self.runs.record(
+                run_id,
+                ev.ScheduleArmed(due_at=target, skipped=skipped),
+                event_ids=[f"schedule:{job.deploy_run}:{run_id}:{target.isoformat()}"],
+            )
+            done.append(
+                Firing(
+                    what="armed",
+                    name=job.name,
+                    deploy_run=job.deploy_run,
+                    run_id=run_id,
+                    due_at=target,
+                )
+            )
+        if target > now:
+            return done
+        fired = await self._fire(job, run_id, target)
+        return [*done, *([fired] if fired else [])]
+
+    async def _taken(self, run_id: int) -> bool:
+        """Whether an engine has taken the run (this one, or another that holds its lease —
+        or held it and died: then reconciling ends the run), though it has not written yet."""
+        if self.engine.has(run_id):
+            return True
+        return any(lease.run_id == run_id for lease in await self.runs.store.leases())
+
+    async def _arm(self, job: _Job, *, after: _dt.datetime) -> list[Firing]:
+        assert job.schedule is not None
+        due = next(job.schedule.times(after), None)
+        if due is None:
+            return await self._expire(job, waiting_run=None)
+        view = await self.runs.create(
+            "datatailr",
+            operation=WORKFLOW_OPERATION,
+            name=job.name,
+            containers=job.tasks,
+            params={"workflow": job.definition, "deploy_run": job.deploy_run},
+            job_version=job.job_version,
+            then=[ev.ScheduleArmed(due_at=due)],
+            along=(job.deploy_run, lambda run_id: [ev.ScheduleArmed(due_at=due, run_id=run_id)]),
+            key=f"schedule:{job.deploy_run}:{due.isoformat()}",
+        )
+        return [
+            Firing(
+                what="armed",
+                name=job.name,
+                deploy_run=job.deploy_run,
+                run_id=view.run_id,
+                due_at=due,
+            )
+        ]
+
+    async def _fire(self, job: _Job, run_id: int, due: _dt.datetime) -> Firing | None:
+        """Start the armed run (``None`` if another engine has it)."""
+        fired = Firing(
+            what="fired", name=job.name, deploy_run=job.deploy_run, run_id=run_id, due_at=due
+        )
+        try:
+            containers = _containers(job)
+        except Exception as exc:  # the deployed code cannot be loaded here: the run fails
+            detail = f"cannot load the deployed code of {job.name!r}: {exc}"
+            if await self.runs.store.acquire_lease(run_id, self.owner, self.lease_ttl):
+                try:
+                    await _fail(self.runs, run_id, detail)
+                finally:
+                    await self.runs.store.release_lease(run_id, self.owner)
+            return msgspec.structs.replace(fired, what="failed", detail=detail)
+        if await self.engine.start(run_id, containers=containers) is None:
+            return None
+        self.fired.append(run_id)
+        return fired
+
+    async def _expire(self, job: _Job, *, waiting_run: int | None) -> list[Firing]:
+        assert job.schedule is not None
+        fact = ev.ScheduleExpired(end=job.schedule.until)
+        if waiting_run is not None:
+            await self.runs.record(waiting_run, fact)
+        await self.runs.record(job.deploy_run, fact)
+        return [
+            Firing(
+                what="expired",
+                name=job.name,
+                deploy_run=job.deploy_run,
+                run_id=waiting_run,
+                due_at=None,
+            )
+        ]
+
+
+def _waiting(head: Sequence[ev.Recorded]) -> bool:
+    """Whether a run's stream says it was created (and armed) and nothing more."""
+    return all(isinstance(r.event, (ev.Requested, ev.ScheduleArmed)) for r in head)
+
+
+def _due(firing: Firing, now: _dt.datetime) -> bool:
+    return firing.due_at is not None and firing.due_at <= now
+
+
+def _containers(job: _Job) -> list[Container]:
+    """The engine's containers for the deployed definition, from its code loaded here."""
+    from ._define import find_workflow  # noqa: PLC0415
+    from ._run import _container  # noqa: PLC0415
+
+    dag = find_workflow(job.name, job.definition).build()
+    wanted = job.definition.get("fingerprint")
+    if wanted and dag.fingerprint != wanted:
+        raise LifecycleError(
+            f"its code changed since it was deployed (version {job.job_version}): deploy it again"
+        )
+    return [_container(spec, None) for spec in dag]
+
+
+async def _fail(runs: AsyncRuns, run_id: int, reason: str) -> None:
+    from lifecycle._leases import end_run  # noqa: PLC0415
+
+    await end_run(runs, run_id, reason)
+
+
+# -- pause, resume, undeploy ----------------------------------------------------------------------
+
+
+async def _current(runs: AsyncRuns, name: str) -> _Job:
+    rows = [r for r in await runs.list(name=name) if r.operation == DEPLOY]
+    active = [r for r in rows if r.state in ("Ready", "Scheduled")]
+    if not active:
+        raise UnknownRun(
+            f"no deployed job named {name!r} in {runs.store.url}"
+            + (f" (its last deploy run {rows[0].run_id} is {rows[0].state})" if rows else "")
+        )
+    row = max(active, key=lambda r: r.run_id)
+    return _Job(row, await runs.store.read([run_stream(row.run_id)]))
+
+
+async def pause(runs: AsyncRuns, name: str, *, by: str = "user") -> bool:
+    """Stop firing job ``name`` until :func:`resume` (``SchedulePaused``). ``False`` if it was
+    paused already. Raises ``UnknownRun`` when no such job is deployed."""
+    job = await _current(runs, name)
+    if job.paused:
+        return False
+    await runs.record(job.deploy_run, ev.SchedulePaused(by=by))
+    return True
+
+
+async def resume(
+    runs: AsyncRuns, name: str, *, by: str = "user", clock: Clock | None = None
+) -> bool:
+    """Fire job ``name`` again: its waiting run is re-armed at the first due time after now
+    (the ones missed while paused are recorded as skipped), then ``ScheduleResumed``. ``False``
+    if it was not paused."""
+    job = await _current(runs, name)
+    if not job.paused:
+        return False
+    now = (clock or SystemClock()).now()
+    if job.schedule is not None and job.armed is not None and job.armed.run_id is not None:
+        head = await runs.store.read([run_stream(job.armed.run_id)])
+        if _waiting(head):
+            arms = [r.event for r in head if isinstance(r.event, ev.ScheduleArmed)]
+            due = arms[-1].due_at if arms else None
+            if due is not None and due <= now:
+                passed = [due, *itertools.takewhile(lambda t: t <= now, job.schedule.times(due))]
+                ahead = next(job.schedule.times(now), None)
+                if ahead is None:
+                    await runs.record(job.armed.run_id, ev.ScheduleExpired(end=job.schedule.until))
+                else:
+                    await runs.record(
+                        job.armed.run_id,
+                        ev.ScheduleArmed(due_at=ahead, skipped=tuple(passed[:MAX_SKIPPED])),
+                    )
+    await runs.record(job.deploy_run, ev.ScheduleResumed(by=by))
+    return True
+
+
+async def undeploy(
+    runs: AsyncRuns, name: str, *, by: str = "user", reason: str = "undeployed"
+) -> int:
+    """End job ``name``: its deploy run and the run armed for its next time (if it has not
+    started) end **Stopped**. Returns the deploy run's id. Raises ``UnknownRun``."""
+    job = await _current(runs, name)
+    await retire(runs, job.deploy_run, by=by, reason=reason)
+    return job.deploy_run
+
+
+async def retire(runs: AsyncRuns, deploy_run: int, *, by: str, reason: str) -> None:
+    """End a deploy run and its waiting armed run ``Stopped`` (undeploy, or a new deploy of the
+    job replacing it)."""
+    head = await runs.store.read([run_stream(deploy_run)])
+    armed = [r.event.run_id for r in head if isinstance(r.event, ev.ScheduleArmed)]
+    if armed and armed[-1] is not None and _waiting(await runs.store.read([run_stream(armed[-1])])):
+        with contextlib.suppress(InvalidTransition):  # it started meanwhile: it runs on
+            await runs.abort(armed[-1], by=by, reason=reason)
+    with contextlib.suppress(StreamClosed):  # ended meanwhile (Expired)
+        await runs.abort(deploy_run, by=by, reason=reason)
