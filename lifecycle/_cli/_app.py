@@ -31,6 +31,11 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
     "log": ("._logs", "log", "Logs of runs and their tasks."),
     "run": ("._run", "run", "Run a workflow on this machine, with live progress."),
     "deploy": ("._deploy", "deploy", "Record a workflow and build it: Ready, or Created."),
+    "scheduler": (
+        "._scheduler",
+        "scheduler",
+        "Fire deployed jobs at their due times (runs until stopped).",
+    ),
     "rerun": ("._actions", "rerun", "Start a new run from an ended one."),
     "abort": ("._actions", "abort", "Stop a run and its active tasks."),
     "export": ("._replay", "export", "The event log as JSON Lines."),

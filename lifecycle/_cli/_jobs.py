@@ -112,13 +112,81 @@ def schedule_cell(info: ScheduleInfo | None, *, short: bool = False) -> Text:
     if info is None:
         return Text("none", style="dim")
     text = Text.assemble(safe(info.cron, "bold"), " ", safe(info.explain))
+    status = _STATUS.get(info.status)
+    if status:
+        text.append(f"; {status[0]}" if short else f"\n{status[0]}", style=status[1])
+        if info.armed_run is not None and not short:
+            text.append(f" (run {info.armed_run})", style="dim")
     shown = info.next_due[:1] if short else info.next_due
     if shown:
         when = ", ".join(t.strftime("%Y-%m-%d %H:%M %Z") for t in shown)
         text.append(f"; next {when}" if short else f"\nnext due: {when}")
-    else:
+    elif info.status not in ("expired", "stopped"):
         text.append("; no due time left: expired", style="dim")
     return text
+
+
+_STATUS = {
+    "armed": ("armed", "cyan"),
+    "paused": ("paused (`lifecycle job resume`)", "yellow"),
+    "not armed": ("not armed yet: no scheduler has run (`lifecycle scheduler`)", "yellow"),
+    "expired": ("expired: its end date has passed", "dim"),
+    "stopped": ("undeployed", "dim"),
+}
+"""How ``schedule_cell`` shows what the scheduler made of a schedule (``ScheduleInfo.status``)."""
+
+
+@job.command("pause", short_help="Stop firing a scheduled job until resumed.")
+@click.argument("name")
+def job_pause(name: str) -> None:
+    """Pause the schedule of deployed job NAME: the scheduler leaves it alone until
+    `lifecycle job resume NAME` (recorded as SchedulePaused)."""
+    _schedule_action(name, "pause")
+
+
+@job.command("resume", short_help="Fire a paused job again, from its next due time.")
+@click.argument("name")
+def job_resume(name: str) -> None:
+    """Resume the schedule of job NAME from its next due time after now; the due times that
+    passed while it was paused are recorded as skipped, not caught up."""
+    _schedule_action(name, "resume")
+
+
+@job.command("undeploy", short_help="End a deployed job and its schedule.")
+@click.argument("name")
+def job_undeploy(name: str) -> None:
+    """End deployed job NAME: its deploy run and the run armed for its next time end Stopped.
+    Its past runs stay; `lifecycle deploy` deploys it again."""
+    _schedule_action(name, "undeploy")
+
+
+def _schedule_action(name: str, action: str) -> None:
+    from lifecycle._workflow import _scheduler
+
+    cfg = settings()
+
+    async def act() -> object:
+        async with open_runs(cfg, write=True) as runs:
+            do = getattr(_scheduler, action)
+            return await do(runs, name, by=_whoami())
+
+    done = run_async(act)
+    out = console()
+    if action == "undeploy":
+        out.print(safe(f"undeployed {name} (deploy run {done}): Stopped"))
+    elif done:
+        out.print(safe(f"{action}d {name}"))
+    else:
+        out.print(safe(f"{name} was already {'paused' if action == 'pause' else 'running'}"))
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment
+        return "user"
 
 
 @job.command("get", short_help="A job's tasks, edges, schedule and versions.")

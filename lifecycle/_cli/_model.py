@@ -77,14 +77,20 @@ class JobRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ScheduleInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A job's schedule as its definition records it, in plain words, with its next due times
-    (from now). Nothing fires them yet: there is no scheduler (issue 16)."""
+    """A job's schedule as its definition records it, in plain words, with its next due times,
+    and what the scheduler made of it (its ledger, the deploy run ``deploy_run``): ``status`` is
+    ``armed`` (run ``armed_run`` waits for ``next_due[0]``), ``paused``, ``not armed`` (deployed,
+    no scheduler has run since), ``expired``, ``stopped`` (undeployed or replaced), or ``""``
+    for a schedule never deployed (next due times from now)."""
 
     cron: str
     timezone: str
     end: _dt.datetime | None
     explain: str
     next_due: list[_dt.datetime]
+    status: str = ""
+    deploy_run: int | None = None
+    armed_run: int | None = None
 
 
 def schedule_info(recorded: Any, now: _dt.datetime | None = None) -> ScheduleInfo | None:
@@ -277,7 +283,7 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
     heads = await runs.store.read([run_stream(rows[0].run_id) for rows in recent.values()])
     tasks = {r.stream: len(r.event.containers) for r in heads if isinstance(r.event, ev.Requested)}
     schedules = {
-        r.stream: schedule_info(_recorded_schedule(r.event))
+        r.stream: await with_ledger(runs, schedule_info(_recorded_schedule(r.event)), r)
         for r in heads
         if isinstance(r.event, ev.Requested) and _recorded_schedule(r.event)
     }
@@ -303,6 +309,42 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
             )
         )
     return out
+
+
+async def with_ledger(
+    runs: AsyncRuns, info: ScheduleInfo | None, head: ev.Recorded
+) -> ScheduleInfo | None:
+    """``info`` with what the scheduler recorded, found from the job's latest run ``head``: a
+    deploy run is the ledger itself, a run the scheduler armed names it (``deploy_run``); a run
+    started by hand says nothing of it."""
+    req = head.event
+    if info is None or not isinstance(req, ev.Requested):
+        return info
+    run_id = int(head.stream.partition("-")[2])
+    deploy_run = run_id if req.operation == "deploy" else req.params.get("deploy_run")
+    if not isinstance(deploy_run, int):
+        return info
+    from lifecycle._schedule import as_schedule
+    from lifecycle._workflow._scheduler import ledger
+
+    state, paused, armed = await ledger(runs, deploy_run)
+    next_due = info.next_due
+    status = {"Ready": "not armed", "Expired": "expired", "Stopped": "stopped"}.get(state, "")
+    if state == "Scheduled":
+        status = "paused" if paused else "armed"
+    if armed is not None and armed[1] is not None and status in ("armed", "paused"):
+        schedule = as_schedule(_recorded_schedule(req))
+        assert schedule is not None
+        next_due = [armed[1], *schedule.due_times(armed[1], 2)]
+    elif status in ("expired", "stopped"):
+        next_due = []
+    return msgspec.structs.replace(
+        info,
+        status=status,
+        next_due=next_due,
+        deploy_run=deploy_run,
+        armed_run=armed[0] if armed and status in ("armed", "paused") else None,
+    )
 
 
 def _recorded_schedule(req: ev.Requested) -> Any:
@@ -339,7 +381,9 @@ async def job_detail(runs: AsyncRuns, name: str) -> JobDetail:
         warning=latest.warning,
         tasks=tasks,
         edges=edges,
-        schedule=schedule_info(schedule),
+        schedule=await with_ledger(
+            runs, schedule_info(schedule), (await runs.store.read([run_stream(latest.run_id)]))[0]
+        ),
         versions=[
             VersionInfo(
                 job_version=v,

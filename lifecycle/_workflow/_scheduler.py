@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
 
@@ -148,12 +148,11 @@ class Firing(msgspec.Struct, frozen=True, kw_only=True):
 class _Job:
     """What the ledger of one deploy run says."""
 
-    def __init__(self, row: RunSummary, records: Sequence[ev.Recorded]) -> None:
+    def __init__(self, deploy_run: int, records: Sequence[ev.Recorded]) -> None:
         head = records[0].event
         assert isinstance(head, ev.Requested)
-        self.row = row
-        self.deploy_run = row.run_id
-        self.name = row.name
+        self.deploy_run = deploy_run
+        self.name = head.name
         self.created_at = records[0].recorded_at
         self.job_version = head.job_version
         definition = head.params.get("workflow")
@@ -265,12 +264,18 @@ class Scheduler:
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        *,
+        report: Callable[[Firing], object] | None = None,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Tick until cancelled: every ``interval`` seconds, or sooner when a due time comes."""
+        """Tick until cancelled: every ``interval`` seconds, or sooner when a due time comes.
+        ``report`` is called with each thing a tick did."""
         task_status.started()
         while True:
-            await self.tick()
+            for firing in await self.tick():
+                if report is not None:
+                    report(firing)
             await self.clock.sleep(self._next_wait())
 
     def _next_wait(self) -> float:
@@ -318,7 +323,7 @@ class Scheduler:
     async def _job(self, row: RunSummary) -> list[Firing]:
         done: list[Firing] = []
         for _ in range(MAX_SKIPPED):  # "all" fires each missed time: a bounded loop per tick
-            job = _Job(row, await self.runs.store.read([run_stream(row.run_id)]))
+            job = _Job(row.run_id, await self.runs.store.read([run_stream(row.run_id)]))
             if job.schedule is None or job.paused:
                 return done
             step = await self._step(job)
@@ -489,6 +494,21 @@ async def _fail(runs: AsyncRuns, run_id: int, reason: str) -> None:
     await end_run(runs, run_id, reason)
 
 
+async def ledger(
+    runs: AsyncRuns, deploy_run: int
+) -> tuple[str, bool, tuple[int, _dt.datetime | None] | None]:
+    """What a job's ledger says: the deploy run's state, whether it is paused, and the run
+    armed last with the time it waits for (``None`` if none was armed)."""
+    view = await runs.get(deploy_run)
+    job = _Job(deploy_run, await runs.store.read([run_stream(deploy_run)]))
+    if job.armed is None or job.armed.run_id is None:
+        return view.state, job.paused, None
+    head = await runs.store.read([run_stream(job.armed.run_id)])
+    arms = [r.event for r in head if isinstance(r.event, ev.ScheduleArmed)]
+    due = arms[-1].due_at if arms and _waiting(head) else None
+    return view.state, job.paused, (job.armed.run_id, due)
+
+
 # -- pause, resume, undeploy ----------------------------------------------------------------------
 
 
@@ -501,7 +521,7 @@ async def _current(runs: AsyncRuns, name: str) -> _Job:
             + (f" (its last deploy run {rows[0].run_id} is {rows[0].state})" if rows else "")
         )
     row = max(active, key=lambda r: r.run_id)
-    return _Job(row, await runs.store.read([run_stream(row.run_id)]))
+    return _Job(row.run_id, await runs.store.read([run_stream(row.run_id)]))
 
 
 async def pause(runs: AsyncRuns, name: str, *, by: str = "user") -> bool:

@@ -126,3 +126,33 @@ def test_the_command(tmp_path: Path) -> None:
     assert "lifecycle log read bad --run" in failed.stderr
     log = cli("log", "read", "bad", store=url).stdout
     assert "SyntaxError" in log
+
+
+def test_the_scheduler_and_job_commands(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    good = _write(tmp_path, "good.py", GOOD.format(greeting="hi"))
+    assert cli("deploy", good, store=url).returncode == 0  # every 5 minutes, from the decorator
+    shown = json.loads(cli("job", "get", "greet", "--json", store=url).stdout)
+    assert shown["schedule"]["status"] == "not armed"
+    assert "not armed yet" in cli("job", "ls", store=url).stdout
+
+    once = cli("scheduler", "--once", store=url)
+    assert once.returncode == 0, once.stderr
+    assert once.stdout.startswith("armed    greet ")
+    shown = json.loads(cli("job", "get", "greet", "--json", store=url).stdout)
+    assert shown["schedule"]["status"] == "armed" and shown["state"] == "Scheduled"
+    armed = shown["schedule"]["armed_run"]
+    assert shown["last_run_id"] == armed
+    assert "armed (run" in cli("job", "get", "greet", store=url).stdout
+    assert cli("scheduler", "--once", store=url).stdout == ""  # nothing is due yet
+
+    assert cli("job", "pause", "greet", store=url).stdout.strip() == "paused greet"
+    assert "already paused" in cli("job", "pause", "greet", store=url).stdout
+    assert "paused (`lifecycle job resume`)" in cli("job", "ls", store=url).stdout
+    assert cli("job", "resume", "greet", store=url).stdout.strip() == "resumed greet"
+    done = cli("job", "undeploy", "greet", store=url)
+    assert "undeployed greet" in done.stdout and "Stopped" in done.stdout
+    shown = json.loads(cli("job", "get", "greet", "--json", store=url).stdout)
+    assert shown["schedule"]["status"] == "stopped" and shown["schedule"]["next_due"] == []
+    again = cli("job", "pause", "greet", store=url)
+    assert again.returncode == 1 and "no deployed job named 'greet'" in again.stderr
