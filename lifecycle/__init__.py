@@ -82,6 +82,17 @@ if TYPE_CHECKING:
     from ._workflow import default_store_url as default_store_url
     from ._workflow import task as task
     from ._workflow import workflow as workflow
+    from ._workflow._deploy import Deployment as Deployment
+    from ._workflow._deploy import deploy as deploy
+    from ._workflow._scheduler import Clock as Clock
+    from ._workflow._scheduler import FastClock as FastClock
+    from ._workflow._scheduler import Firing as Firing
+    from ._workflow._scheduler import ManualClock as ManualClock
+    from ._workflow._scheduler import Scheduler as Scheduler
+    from ._workflow._scheduler import SystemClock as SystemClock
+    from ._workflow._scheduler import pause_job as pause_job
+    from ._workflow._scheduler import resume_job as resume_job
+    from ._workflow._scheduler import undeploy_job as undeploy_job
 
 __version__ = "0.1.0.dev0"
 
@@ -142,6 +153,17 @@ _WHERE: dict[str, str] = {
     "RunView": "._views",
     "fold": "._views",
     "AsyncWorkflow": "._workflow",
+    "Deployment": "._workflow._deploy",
+    "deploy": "._workflow._deploy",
+    "Clock": "._workflow._scheduler",
+    "FastClock": "._workflow._scheduler",
+    "Firing": "._workflow._scheduler",
+    "ManualClock": "._workflow._scheduler",
+    "Scheduler": "._workflow._scheduler",
+    "SystemClock": "._workflow._scheduler",
+    "pause_job": "._workflow._scheduler",
+    "resume_job": "._workflow._scheduler",
+    "undeploy_job": "._workflow._scheduler",
     "Environment": "._workflow",
     "Progress": "._workflow",
     "Task": "._workflow",
@@ -176,23 +198,28 @@ __all__ = [
     "Adapter",
     "AsyncRuns",
     "AsyncWorkflow",
+    "Clock",
     "ConcurrencyError",
     "Container",
     "ContainerSpec",
     "ContainerView",
     "CorruptLog",
+    "Deployment",
     "Dialect",
     "Divergence",
     "Engine",
     "Environment",
     "EventStore",
+    "FastClock",
     "Finished",
+    "Firing",
     "IdempotencyConflict",
     "InvalidDialect",
     "InvalidFact",
     "InvalidSchedule",
     "InvalidTransition",
     "LifecycleError",
+    "ManualClock",
     "MemoryStore",
     "Phase",
     "PolicyViolation",
@@ -206,10 +233,12 @@ __all__ = [
     "RunView",
     "Runs",
     "Schedule",
+    "Scheduler",
     "SkippedRun",
     "State",
     "StoreError",
     "StreamClosed",
+    "SystemClock",
     "Task",
     "TaskCall",
     "UnknownContainer",
@@ -223,6 +252,7 @@ __all__ = [
     "adapter_names",
     "areplay",
     "default_store_url",
+    "deploy",
     "dialect",
     "dialects",
     "events",
@@ -232,11 +262,14 @@ __all__ = [
     "load_dialect",
     "load_result",
     "open_store",
+    "pause_job",
     "process_identity",
     "read_log",
     "rebuild_summaries",
     "register_dialect",
     "replay",
+    "resume_job",
     "task",
+    "undeploy_job",
     "workflow",
 ]

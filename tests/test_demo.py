@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,10 @@ def _check(text: str) -> None:
     assert "daily-etl: Out of Memory (terminal, failed)" in text
     assert "views equal the live ones: True" in text
     assert "[stderr] relation customers does not exist" in text
+    assert "deployed orders-report: deploy run 4 Ready, every 15 minutes" in text
+    assert "armed run 5 for" in text and "(the job is Scheduled)" in text
+    assert re.search(r"fired run 5 at \d\d:\d\d: Completed", text)
+    assert "armed run 6 for" in text
 
 
 @pytest.mark.anyio

@@ -238,6 +238,7 @@ def _shown(line: str, directory: Path) -> str:
 _VARIABLE = [
     (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z?"), "<time>"),
     (re.compile(r"\b\d\d-\d\d \d\d:\d\d:\d\d\b"), "<time>"),
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d\b"), "<time>"),  # minutes: due times
     (re.compile(r"\b\d\d:\d\d:\d\d(\.\d+)?\b"), "<time>"),
     (re.compile(r"\b\d+(\.\d+)?(s|ms|µs) ago\b"), "<ago>"),
     (re.compile(r"\b\d+\.\d+s\b"), "<duration>"),
@@ -245,6 +246,7 @@ _VARIABLE = [
     # how many lines the demo's aborted run prints before its abort lands varies by a few, and
     # with it every count and position after it
     (re.compile(r"\b\d+ records\b"), "<n> records"),
+    (re.compile(r"\bline \d+, position"), "line <n>, position"),
     (re.compile(r"\bposition(\"?:)? ?\d+"), "position <n>"),
     (re.compile(r"\s+"), " "),  # alignment follows the widths of what varies
 ]

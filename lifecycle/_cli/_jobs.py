@@ -167,7 +167,7 @@ def _schedule_action(name: str, action: str) -> None:
 
     async def act() -> object:
         async with open_runs(cfg, write=True) as runs:
-            do = getattr(_scheduler, action)
+            do = getattr(_scheduler, f"{action}_job")
             return await do(runs, name, by=_whoami())
 
     done = run_async(act)

@@ -142,6 +142,37 @@ async def _run_dag(
     )
 
 
+def deployed_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
+    """The code a deploy recorded (``function`` = ``module.qualname``, ``file``), loaded as that
+    module — imported, or its file executed under the module's name — never a workflow of the
+    same name that this process defines otherwise (a script run as ``__main__``). Raises
+    :class:`WorkflowError`."""
+    function = str(recorded.get("function") or "")
+    file = str(recorded.get("file") or "")
+    module, _, qualname = function.rpartition(".")
+    if not module or module == "__main__":
+        return find_workflow(name, recorded)
+    try:
+        if module not in sys.modules:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module or not (file and Path(file).is_file()):
+                    raise
+                _load_file(module, file)
+        found: Any = sys.modules[module]
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception as exc:
+        raise WorkflowError(
+            f"cannot load the deployed code of workflow {name!r} ({function}, "
+            f"{file or 'no file'}): {exc!r}"
+        ) from exc
+    if not isinstance(found, WorkflowFunction):
+        raise WorkflowError(f"{function} is not a @workflow (it is {type(found).__name__})")
+    return found
+
+
 def _load_file(module: str, file: str) -> None:
     """Execute ``file`` as module ``module``, its folder on ``sys.path`` (as running it would)."""
     folder = str(Path(file).parent)

@@ -26,12 +26,14 @@ Schedulers on one store: each tick, a scheduler takes (or renews) the lease ``SC
 (a key no run has) and only the holder arms and fires; the others stand by and take over within
 the lease's time to live once it dies. The checks above make a stalled former holder harmless.
 
-Paused jobs (``SchedulePaused``, :func:`pause`) are left alone; :func:`resume` re-arms the waiting
-run at the first due time after the resume (the ones in between are skipped, not caught up).
-:func:`undeploy` ends the job and its waiting run ``Stopped``. A run started by hand
+Paused jobs (``SchedulePaused``, :func:`pause_job`) are left alone; :func:`resume_job` re-arms
+the waiting run at the first due time after the resume (the ones in between are skipped, not
+caught up).
+:func:`undeploy_job` ends the job and its waiting run ``Stopped``. A run started by hand
 (``lifecycle run NAME``) is not in the ledger and changes nothing here.
 
-Time comes from a clock object (:class:`SystemClock`; tests use :class:`ManualClock`).
+Time comes from a clock object (:class:`SystemClock`; tests use :class:`ManualClock`, and
+:class:`FastClock` runs a schedule faster than real time to try it out).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
@@ -71,13 +74,16 @@ __all__ = [
     "MAX_SKIPPED",
     "SCHEDULER_LEASE",
     "Clock",
+    "FastClock",
     "Firing",
     "ManualClock",
     "Scheduler",
     "SystemClock",
-    "pause",
-    "resume",
-    "undeploy",
+    "ledger",
+    "pause_job",
+    "resume_job",
+    "retire",
+    "undeploy_job",
 ]
 
 SCHEDULER_LEASE: Final = 0
@@ -130,6 +136,32 @@ class ManualClock:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.lowlevel.checkpoint()
+
+
+class FastClock:
+    """A clock ``speed`` times faster than the machine's, from ``start`` (default: now) at
+    machine time ``origin`` (default: now): a schedule of every minute fires every second at
+    ``speed=60``. For trying a schedule out, and for tests that run schedulers in several
+    processes (give them all the same ``start`` and ``origin``: they agree on the time)."""
+
+    def __init__(
+        self,
+        speed: float,
+        *,
+        start: _dt.datetime | None = None,
+        origin: float | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, not {speed}")
+        self.speed = speed
+        self.origin = time.time() if origin is None else origin
+        self.start = start or _dt.datetime.fromtimestamp(self.origin, _dt.UTC)
+
+    def now(self) -> _dt.datetime:
+        return self.start + _dt.timedelta(seconds=(time.time() - self.origin) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds / self.speed)
 
 
 class Firing(msgspec.Struct, frozen=True, kw_only=True):
@@ -476,10 +508,10 @@ def _due(firing: Firing, now: _dt.datetime) -> bool:
 
 def _containers(job: _Job) -> list[Container]:
     """The engine's containers for the deployed definition, from its code loaded here."""
-    from ._define import find_workflow  # noqa: PLC0415
+    from ._define import deployed_workflow  # noqa: PLC0415
     from ._run import _container  # noqa: PLC0415
 
-    dag = find_workflow(job.name, job.definition).build()
+    dag = deployed_workflow(job.name, job.definition).build()
     wanted = job.definition.get("fingerprint")
     if wanted and dag.fingerprint != wanted:
         raise LifecycleError(
@@ -524,8 +556,8 @@ async def _current(runs: AsyncRuns, name: str) -> _Job:
     return _Job(row.run_id, await runs.store.read([run_stream(row.run_id)]))
 
 
-async def pause(runs: AsyncRuns, name: str, *, by: str = "user") -> bool:
-    """Stop firing job ``name`` until :func:`resume` (``SchedulePaused``). ``False`` if it was
+async def pause_job(runs: AsyncRuns, name: str, *, by: str = "user") -> bool:
+    """Stop firing job ``name`` until :func:`resume_job` (``SchedulePaused``). ``False`` if it was
     paused already. Raises ``UnknownRun`` when no such job is deployed."""
     job = await _current(runs, name)
     if job.paused:
@@ -534,7 +566,7 @@ async def pause(runs: AsyncRuns, name: str, *, by: str = "user") -> bool:
     return True
 
 
-async def resume(
+async def resume_job(
     runs: AsyncRuns, name: str, *, by: str = "user", clock: Clock | None = None
 ) -> bool:
     """Fire job ``name`` again: its waiting run is re-armed at the first due time after now
@@ -563,7 +595,7 @@ async def resume(
     return True
 
 
-async def undeploy(
+async def undeploy_job(
     runs: AsyncRuns, name: str, *, by: str = "user", reason: str = "undeployed"
 ) -> int:
     """End job ``name``: its deploy run and the run armed for its next time (if it has not

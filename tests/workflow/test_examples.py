@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli._support import cli
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = [pytest.mark.slow]
 
 
-def run(script: str, tmp_path: Path) -> str:
+def run(script: str, tmp_path: Path, *args: str) -> str:
     env = {**os.environ, "LIFECYCLE_STORE": str(tmp_path / "runs.db")}
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)],
+        [sys.executable, str(EXAMPLES / script), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -42,3 +44,13 @@ def test_complex_pipeline(tmp_path: Path) -> None:
     assert "add_three -> 213" in out
     assert "rerun 2: num_0 Completed (cached from run 1)" in out
     assert "rerun 2: reduce_list Completed\n" in out
+
+
+def test_every_minute(tmp_path: Path) -> None:
+    """Deployed, scheduled and fired on a clock 60 times faster: a run a second."""
+    out = run("every_minute.py", tmp_path, "--minutes", "4", "--speed", "60", "--undeploy")
+    assert out.startswith("deployed every-minute: Ready (deploy run 1)\n")
+    assert out.count("fired    every-minute") >= 2
+    assert out.rstrip().endswith("undeployed every-minute")
+    shown = cli("job", "runs", "every-minute", store=str(tmp_path / "runs.db")).stdout
+    assert shown.count("Completed") >= 2 and "undeployed" in shown

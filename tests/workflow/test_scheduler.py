@@ -25,9 +25,9 @@ from lifecycle._workflow._scheduler import (
     Firing,
     ManualClock,
     Scheduler,
-    pause,
-    resume,
-    undeploy,
+    pause_job,
+    resume_job,
+    undeploy_job,
 )
 from lifecycle._workflow._version import register_version
 
@@ -237,13 +237,13 @@ async def test_pause_resume_and_undeploy() -> None:
         job = await deployed(runs, sched_a, Schedule("0 * * * *"))
         async with Scheduler(runs, clock=clock) as scheduler:
             await scheduler.tick()
-            assert await pause(runs, "sched-a", by="ann")
-            assert not await pause(runs, "sched-a")
+            assert await pause_job(runs, "sched-a", by="ann")
+            assert not await pause_job(runs, "sched-a")
             paused = await walk(scheduler, clock, dt.datetime(2026, 6, 1, 12, 30, tzinfo=UTC), STEP)
             assert paused == []
             assert (await runs.get(job)).state == "Scheduled"
-            assert await resume(runs, "sched-a", by="bob", clock=clock)
-            assert not await resume(runs, "sched-a", clock=clock)
+            assert await resume_job(runs, "sched-a", by="bob", clock=clock)
+            assert not await resume_job(runs, "sched-a", clock=clock)
             done = await walk(scheduler, clock, dt.datetime(2026, 6, 1, 14, 30, tzinfo=UTC), STEP)
             await settle(scheduler)
             # not caught up: 10:00-12:00 passed while paused; 13:00 and 14:00 fire
@@ -254,7 +254,7 @@ async def test_pause_resume_and_undeploy() -> None:
             facts = [type(r.event).__name__ for r in await runs.history(job)]
             assert "SchedulePaused" in facts and facts[-1] == "ScheduleArmed"
 
-            assert await undeploy(runs, "sched-a", by="carol") == job
+            assert await undeploy_job(runs, "sched-a", by="carol") == job
             view = await runs.get(job)
             assert (view.state, view.reason) == ("Stopped", "undeployed")
             waiting = [
@@ -266,7 +266,7 @@ async def test_pause_resume_and_undeploy() -> None:
             clock.advance(dt.timedelta(hours=5))
             assert await scheduler.tick() == []
         with pytest.raises(lifecycle.UnknownRun, match="Stopped"):
-            await pause(runs, "sched-a")
+            await pause_job(runs, "sched-a")
 
 
 async def test_a_redeploy_replaces_the_job_and_a_run_by_hand_changes_nothing() -> None:
