@@ -341,8 +341,8 @@ class AsyncRuns:
         facts ``make(new_run_id)`` returns, for another run, checked as ``record`` checks them
         (its version included: if that run moved meanwhile, ``ConcurrencyError`` and nothing
         is written), all in the same append; ``key`` — event ids derived from it instead of
-        fresh ones, so the same decision made twice is refused (``IdempotencyConflict``) rather
-        than written twice."""
+        fresh ones, so the same decision made twice is written once: a create retried with the
+        same key returns the run the first one created."""
         d = find_dialect(dialect)
         if operation is None:
             operation = "run" if d.operations is None else ""
@@ -430,6 +430,10 @@ class AsyncRuns:
         finally:
             if other is not None:
                 self._cache.pop(other.run_id, None)  # read it afresh next time
+        if records and records[0].stream != writes[0].stream:
+            # ``key`` was used before: the store returned that append's records and wrote
+            # nothing. The run it created is the answer (and this run id stays unused).
+            return await self.get(int(records[0].stream.partition("-")[2]))
         for record in records:  # positions only: the facts are already folded
             if record.stream == writes[0].stream:
                 run.run.position = record.position

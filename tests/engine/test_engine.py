@@ -524,3 +524,58 @@ async def test_dialect_without_the_canonical_phases_is_refused(
     view = await engine.wait(run.id)
     assert (view.state, view.containers) == ("Done", {})
     assert await lifecycle_load(runs, run.id, "a") == 3
+
+
+async def test_start_drives_a_run_recorded_earlier_once(runs: lifecycle.AsyncRuns) -> None:
+    """``Engine.start``: a run created (and armed) by someone else is driven by one engine only;
+    its containers must match; a run that has started is not started again."""
+    armed = await runs.create(
+        "datatailr",
+        name="later",
+        containers=["a", "b"],
+        then=[ev.ScheduleArmed(due_at=None)],
+    )
+    assert armed.state == "Scheduled"
+    work = [Container("a", call=ok, args=(1,)), Container("b", call=ok, depends_on=("a",))]
+    async with Engine(runs, adapter="inprocess") as one, Engine(runs, adapter="inprocess") as two:
+        with pytest.raises(ValueError, match="has containers"):
+            await one.start(armed.run_id, containers=work[:1])
+        assert await one.start(armed.run_id, containers=work) is not None
+        assert one.has(armed.run_id)
+        assert await one.start(armed.run_id, containers=work) is None  # this engine has it
+        assert await two.start(armed.run_id, containers=work) is None  # its lease is taken
+        done = await one.wait(armed.run_id)
+    assert done.state == "Completed"
+    assert (await facts(runs, armed.run_id))[:3] == [
+        "Requested",
+        "ScheduleArmed",
+        "ResourcesRequested",
+    ]
+    async with Engine(runs, adapter="inprocess") as three:
+        assert await three.start(armed.run_id, containers=work) is None  # it ran already
+
+
+async def test_create_along_is_one_append_that_checks_the_other_run(
+    runs: lifecycle.AsyncRuns,
+) -> None:
+    job = await runs.create("datatailr", name="job")
+    made = await runs.create(
+        "datatailr",
+        name="child",
+        then=[ev.ScheduleArmed()],
+        along=(job.run_id, lambda run_id: [ev.ScheduleArmed(run_id=run_id)]),
+        key="k1",
+    )
+    ledger = [r.event for r in await runs.history(job.run_id)]
+    assert ledger[-1] == ev.ScheduleArmed(run_id=made.run_id)
+    assert (await runs.get(job.run_id)).state == "Scheduled"
+    again = await runs.create(  # the same decision again (a retry): written once
+        "datatailr",
+        name="child",
+        then=[ev.ScheduleArmed()],
+        along=(job.run_id, lambda run_id: [ev.ScheduleArmed(run_id=run_id)]),
+        key="k1",
+    )
+    assert again == await runs.get(made.run_id)
+    assert [r.run_id for r in await runs.list(name="child")] == [made.run_id]
+    assert len(await runs.history(job.run_id)) == 2
