@@ -34,19 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lifecycle import events as ev
 from lifecycle._stores import Write, open_store
-from tests._postgres import start_cluster
+from tests._postgres import create_database, start_cluster
 
 PAGE = 5000
 
 
 async def _database(server: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    return await create_database(server, "bench")
 
 
 async def store_appends(url: str, runs: int, appends: int) -> float:

@@ -15,8 +15,16 @@ connect, default 30), ``poll`` (the fallback poll of ``wait``, default 1 s).
 
 Group commit: concurrent appends of one process share a transaction (the first to arrive
 commits the queue, batch after batch), so the lock is taken once per batch; an append that fails
-its own checks fails alone. Not yet: large objects for big blobs, in-place migrations beyond the
-version check.
+its own checks fails alone.
+
+Blobs (results) up to ``LARGE_BLOB`` bytes are ``bytea``; larger ones are large objects, written
+and read in ``BLOB_CHUNK`` pieces: measured on this machine, a 64 MiB ``bytea`` took 1.4 s to
+write and 0.25 s to read, a large object 0.8 s and 0.1 s; at 256 MiB 6.4 s against 2.5 s to
+write — and a ``bytea`` cannot pass 1 GB at all. At 16 MiB the two cost the same.
+
+Schema versions: a database records the version of the tables it has (``lifecycle_meta``). An
+older one is migrated in place when the store opens (``MIGRATIONS``, in one transaction, under
+the advisory lock that serialises opening); a newer or unknown one is refused, nothing changed.
 """
 
 from __future__ import annotations
@@ -58,8 +66,31 @@ from ._base import (
 
 __all__ = ["PostgresStore"]
 
-SCHEMA_VERSION: Final = "1"
+SCHEMA_VERSION: Final = "2"
+"""The tables this version reads and writes (1: the first; 2: large objects for blobs)."""
+
+MIGRATIONS: Final[dict[str, tuple[str, str]]] = {
+    # from version: (to version, the SQL that takes a database there, in place)
+    "1": (
+        "2",
+        """
+        ALTER TABLE lifecycle_blobs ALTER COLUMN data DROP NOT NULL;
+        ALTER TABLE lifecycle_blobs ADD COLUMN lo oid;
+        ALTER TABLE lifecycle_blobs ADD COLUMN size bigint;
+        UPDATE lifecycle_blobs SET size = length(data);
+        ALTER TABLE lifecycle_blobs ALTER COLUMN size SET NOT NULL;
+        """,
+    ),
+}
+
+LARGE_BLOB: Final = 16 * 2**20
+"""Blobs larger than this are large objects (see the module docstring)."""
+
+BLOB_CHUNK: Final = 4 * 2**20
+"""Bytes of a large object per round trip."""
 CHANNEL: Final = "lifecycle_events"
+RELISTEN: Final = 0.5
+"""Seconds between ``wait``'s polls while its listening connection is lost."""
 _OPTIONS: Final = {
     "pool_size": int,
     "statement_cache_size": int,
@@ -89,7 +120,9 @@ CREATE TABLE IF NOT EXISTS lifecycle_runs (
 );
 CREATE INDEX IF NOT EXISTS lifecycle_runs_name ON lifecycle_runs (name, run_id DESC);
 CREATE INDEX IF NOT EXISTS lifecycle_runs_created ON lifecycle_runs (created_at);
-CREATE TABLE IF NOT EXISTS lifecycle_blobs (key text PRIMARY KEY, data bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS lifecycle_blobs (
+    key text PRIMARY KEY, data bytea, lo oid, size bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lifecycle_leases (
     run_id bigint PRIMARY KEY, owner text NOT NULL, expires_at timestamptz NOT NULL
 );
@@ -168,19 +201,36 @@ class PostgresStore(RunStore):
                     await conn.execute(
                         "INSERT INTO lifecycle_meta VALUES ('schema', $1)", SCHEMA_VERSION
                     )
-                elif found != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.url}: written by another version of lifecycle (schema {found}, "
-                        f"this one reads {SCHEMA_VERSION}); nothing was changed"
-                    )
+                else:
+                    await self._migrate(conn, found)
             self._listener = await asyncpg.connect(self._dsn, timeout=self.timeout)
             await self._listener.add_listener(CHANNEL, self._on_notify)
+            self._listener.add_termination_listener(self._on_notify)
         except BaseException as exc:
             await self.aclose()
             if isinstance(exc, LifecycleError) or not isinstance(exc, Exception):
                 raise
             raise StoreError(f"{self.url}: opening the store failed: {exc}") from exc
         return self
+
+    async def _migrate(self, conn: Any, found: str) -> None:
+        """Take a database of schema ``found`` to ``SCHEMA_VERSION`` in place (inside the
+        opening transaction: all the steps or none), or refuse one this version cannot read."""
+        version = found
+        while version != SCHEMA_VERSION:
+            if version not in MIGRATIONS:
+                raise StoreError(
+                    f"{self.url}: written by another version of lifecycle (schema {found}, "
+                    f"this one reads {SCHEMA_VERSION}); nothing was changed"
+                )
+            version, sql = MIGRATIONS[version]
+            await conn.execute(sql)
+        if version != found:
+            await conn.execute("UPDATE lifecycle_meta SET value = $1 WHERE key = 'schema'", version)
+            self.migrated_from = found
+
+    migrated_from: str | None = None
+    """The schema version this store found and migrated when it opened (``None``: none)."""
 
     async def aclose(self) -> None:
         listener, self._listener = self._listener, None
@@ -208,7 +258,12 @@ class PostgresStore(RunStore):
                 yield conn
         except asyncpg.UniqueViolationError:
             raise  # an append's stored event id: the group commit handles it
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # a connection broken mid-operation (server gone)
+            OSError,
+        ) as exc:
             raise StoreError(f"{self.url}: {what} failed: {exc}") from exc
 
     # -- the event log ------------------------------------------------------------------------
@@ -381,11 +436,37 @@ class PostgresStore(RunStore):
             if self._notified is None:
                 self._notified = asyncio.Event()
             notified = self._notified
-            head = await self._head()
-            if head > after:
-                return head
-            with anyio.move_on_after(self.poll):  # a lost notification only delays
+            listening = await self._listen()
+            try:
+                head = await self._head()
+            except StoreError:  # the server is away (restarting): wait for it, do not fail
+                listening = False
+            else:
+                if head > after:
+                    return head
+            # a lost notification only delays; while not listening, poll often
+            with anyio.move_on_after(self.poll if listening else min(self.poll, RELISTEN)):
                 await notified.wait()
+
+    async def _listen(self) -> bool:
+        """Whether the store listens for notifications, listening again if the connection was
+        lost (the server restarted; its loss wakes the waiters). Best effort: while it cannot
+        reconnect, ``wait`` polls every ``RELISTEN`` seconds."""
+        if self._listener is not None and not self._listener.is_closed():
+            return True
+        import asyncpg  # noqa: PLC0415
+
+        try:
+            listener = await asyncpg.connect(self._dsn, timeout=min(self.timeout, RELISTEN * 4))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return False
+        await listener.add_listener(CHANNEL, self._on_notify)
+        listener.add_termination_listener(self._on_notify)
+        old, self._listener = self._listener, listener
+        if old is not None:
+            with suppress(Exception):
+                await old.close()
+        return True
 
     # -- the run service's needs ----------------------------------------------------------------
 
@@ -462,18 +543,47 @@ class PostgresStore(RunStore):
         return before
 
     async def put_blob(self, key: str, data: bytes) -> None:
-        async with self._conn("put_blob") as conn:
-            await conn.execute(
-                "INSERT INTO lifecycle_blobs VALUES ($1, $2)"
-                " ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data",
-                key,
-                bytes(data),
+        view = memoryview(data)
+        async with self._conn("put_blob") as conn, conn.transaction():
+            old = await conn.fetchval(
+                "SELECT lo FROM lifecycle_blobs WHERE key = $1 FOR UPDATE", key
             )
+            lo = None
+            if len(view) > LARGE_BLOB:
+                lo = await conn.fetchval("SELECT lo_create(0)")
+                for offset in range(0, len(view), BLOB_CHUNK):
+                    await conn.execute(
+                        "SELECT lo_put($1, $2, $3)",
+                        lo,
+                        offset,
+                        bytes(view[offset : offset + BLOB_CHUNK]),
+                    )
+            await conn.execute(
+                "INSERT INTO lifecycle_blobs VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE"
+                " SET data = EXCLUDED.data, lo = EXCLUDED.lo, size = EXCLUDED.size",
+                key,
+                None if lo is not None else bytes(view),
+                lo,
+                len(view),
+            )
+            if old is not None:
+                await conn.execute("SELECT lo_unlink($1)", old)
 
     async def get_blob(self, key: str) -> bytes | None:
-        async with self._conn("get_blob") as conn:
-            data = await conn.fetchval("SELECT data FROM lifecycle_blobs WHERE key = $1", key)
-        return None if data is None else bytes(data)
+        async with self._conn("get_blob") as conn, conn.transaction(readonly=True):
+            row = await conn.fetchrow(
+                "SELECT data, lo, size FROM lifecycle_blobs WHERE key = $1", key
+            )
+            if row is None:
+                return None
+            if row["lo"] is None:
+                return bytes(row["data"])
+            out = bytearray()
+            for offset in range(0, int(row["size"]), BLOB_CHUNK):
+                out += await conn.fetchval(
+                    "SELECT lo_get($1, $2, $3)", row["lo"], offset, BLOB_CHUNK
+                )
+            return bytes(out)
 
     async def acquire_lease(self, run_id: int, owner: str, ttl: float) -> bool:
         async with self._conn("acquire_lease") as conn:

@@ -3,13 +3,13 @@ each check on a database of its own (``CREATE DATABASE``). asyncpg runs on async
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from lifecycle.testing import PROCESS_CHECKS, STORE_CHECKS, StoreCheck
+from tests._postgres import create_database
 
 asyncpg = pytest.importorskip("asyncpg")
 
@@ -31,16 +31,7 @@ def fresh_databases(postgres_server: str) -> Databases:
     """A factory of URLs of new, empty databases on the test server (~60 ms each; the whole
     cluster is removed at the end of the session)."""
 
-    async def make() -> str:
-        name = f"lc_{uuid.uuid4().hex[:16]}"
-        admin = await asyncpg.connect(postgres_server)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
-
-    return make
+    return lambda: create_database(postgres_server)
 
 
 @pytest.mark.parametrize(("name", "check"), STORE_CHECKS, ids=[n for n, _ in STORE_CHECKS])
