@@ -13,8 +13,17 @@ Starts a throwaway cluster from Debian's ``postgresql`` (``tests/_postgres.py``;
 - **replay**: reading ``--replay`` facts with ``read_all`` in pages of 5,000 (decoded into
   ``Recorded``) — against raw asyncpg fetching the same pages.
 
+- **processes**: ``--processes`` OS processes appending at once (``--runs`` concurrent tasks
+  split among them, each with its own connection pool, as separate hosts would), started
+  together — against the same appends from one process, in the same run;
+- **eventsourcing** (with ``--eventsourcing PYTHON``): the eventsourcing library's own
+  PostgreSQL recorder appending the same number of single events from ``--runs`` threads, on the
+  same server (``_eventsourcing_appends.py``, run by ``PYTHON`` of a throwaway venv:
+  ``.uv/bin/uv venv /tmp/es && VIRTUAL_ENV=/tmp/es .uv/bin/uv pip install
+  'eventsourcing[postgres]'``; its published figure is 5,745 events/s).
+
 Figures: facts/s each way and the ratio (targets, issue 14: appends ≥ 30k facts/s and ≥ 0.7 of
-the reference).
+the reference). ``--replay 1000000`` for the issue's million facts (about two minutes).
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as _dt
+import os
 import sys
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
@@ -140,6 +151,66 @@ async def replay(url: str, facts: int) -> tuple[float, float]:
     return ours, raw
 
 
+def _child(url: str, runs: int, appends: int, start_at: float) -> None:
+    """One of ``--processes``: wait for the common start, append, print the end time."""
+
+    async def go() -> None:
+        async with open_store(url) as store:
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+
+            async def writer(i: int) -> None:
+                for n in range(appends):
+                    fact = ev.LogRecorded(text=f"line {n}")
+                    await store.append([Write(stream=f"p{os.getpid()}-{i}", events=(fact,))])
+
+            await asyncio.gather(*(writer(i) for i in range(runs)))
+            print(time.time(), flush=True)
+
+    asyncio.run(go())
+
+
+async def processes(url: str, count: int, runs: int, appends: int) -> float:
+    """Facts/s of ``count`` processes appending at once (``runs`` tasks split among them)."""
+    async with open_store(url):  # the tables, made once
+        pass
+    start_at = time.time() + 3.0  # every process connected and waiting by then
+    each = max(1, runs // count)
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--child",
+            url,
+            str(each),
+            str(appends),
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    ends = [float((await c.communicate())[0]) for c in children]
+    return count * each * appends / (max(ends) - start_at)
+
+
+async def eventsourcing(python: str, url: str, threads: int, appends: int) -> float:
+    parts = urllib.parse.urlsplit(url)
+    done = await asyncio.create_subprocess_exec(
+        python,
+        str(Path(__file__).with_name("_eventsourcing_appends.py")),
+        parts.hostname or "127.0.0.1",
+        str(parts.port or 5432),
+        parts.path.lstrip("/"),
+        parts.username or "postgres",
+        str(threads),
+        str(appends),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await done.communicate()
+    if done.returncode != 0:
+        raise SystemExit(f"{python} _eventsourcing_appends.py failed ({done.returncode})")
+    return float(out)
+
+
 async def main(args: argparse.Namespace, server: str) -> None:
     for round_ in range(args.repeat):
         ours = await store_appends(await _database(server), args.runs, args.appends)
@@ -147,6 +218,22 @@ async def main(args: argparse.Namespace, server: str) -> None:
         print(
             f"appends, {args.runs} concurrent runs: store {ours:8,.0f} facts/s,"
             f" raw group commit {raw:8,.0f} facts/s, ratio {ours / raw:.2f}  (round {round_ + 1})"
+        )
+    if args.processes > 1:
+        many = await processes(await _database(server), args.processes, args.runs, args.appends)
+        one = await processes(await _database(server), 1, args.runs, args.appends)
+        print(
+            f"appends from {args.processes} processes at once: {many:8,.0f} facts/s,"
+            f" one process {one:8,.0f} facts/s, ratio {many / one:.2f}"
+        )
+    if args.eventsourcing:
+        theirs = await eventsourcing(
+            args.eventsourcing, await _database(server), args.runs, args.appends
+        )
+        ours = await store_appends(await _database(server), args.runs, args.appends)
+        print(
+            f"eventsourcing's PostgreSQL recorder, {args.runs} threads: {theirs:8,.0f} events/s;"
+            f" the store, {args.runs} tasks: {ours:8,.0f} facts/s, ratio {ours / theirs:.1f}"
         )
     ours, raw = await replay(await _database(server), args.replay)
     print(
@@ -161,6 +248,11 @@ if __name__ == "__main__":
     parser.add_argument("--appends", type=int, default=50)
     parser.add_argument("--replay", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--eventsourcing", metavar="PYTHON", help="a venv's python with it")
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+        raise SystemExit(0)
     parsed = parser.parse_args()
     with start_cluster() as dsn:
         asyncio.run(main(parsed, dsn))
