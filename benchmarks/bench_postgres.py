@@ -17,8 +17,8 @@ Starts a throwaway cluster from Debian's ``postgresql`` (``tests/_postgres.py``;
   split among them, each with its own connection pool, as separate hosts would), started
   together — against the same appends from one process, in the same run;
 - **eventsourcing** (with ``--eventsourcing PYTHON``): the eventsourcing library's own
-  PostgreSQL recorder appending the same number of single events from ``--runs`` threads, on the
-  same server (``_eventsourcing_appends.py``, run by ``PYTHON`` of a throwaway venv:
+  PostgreSQL recorder appending 3,000 single events from 1, 10 and ``--runs`` threads, against
+  the store appending as many from as many tasks, on the same server (``_eventsourcing_appends.py``, run by ``PYTHON`` of a throwaway venv:
   ``.uv/bin/uv venv /tmp/es && VIRTUAL_ENV=/tmp/es .uv/bin/uv pip install
   'eventsourcing[postgres]'``; its published figure is 5,745 events/s).
 
@@ -227,14 +227,14 @@ async def main(args: argparse.Namespace, server: str) -> None:
             f" one process {one:8,.0f} facts/s, ratio {many / one:.2f}"
         )
     if args.eventsourcing:
-        theirs = await eventsourcing(
-            args.eventsourcing, await _database(server), args.runs, args.appends
-        )
-        ours = await store_appends(await _database(server), args.runs, args.appends)
-        print(
-            f"eventsourcing's PostgreSQL recorder, {args.runs} threads: {theirs:8,.0f} events/s;"
-            f" the store, {args.runs} tasks: {ours:8,.0f} facts/s, ratio {ours / theirs:.1f}"
-        )
+        for writers in dict.fromkeys((1, 10, args.runs)):  # 3,000 single events each time
+            each = 3000 // writers
+            theirs = await eventsourcing(args.eventsourcing, await _database(server), writers, each)
+            ours = await store_appends(await _database(server), writers, each)
+            print(
+                f"{writers:3} writers: eventsourcing's PostgreSQL recorder {theirs:8,.0f} events/s,"
+                f" the store {ours:8,.0f} facts/s, ratio {ours / theirs:.1f}"
+            )
     ours, raw = await replay(await _database(server), args.replay)
     print(
         f"replay of {args.replay:,} facts: read_all {ours:9,.0f} facts/s, raw {raw:9,.0f},"
