@@ -18,9 +18,10 @@ Starts a throwaway cluster from Debian's ``postgresql`` (``tests/_postgres.py``;
   together — against the same appends from one process, in the same run;
 - **eventsourcing** (with ``--eventsourcing PYTHON``): the eventsourcing library's own
   PostgreSQL recorder appending 3,000 single events from 1, 10 and ``--runs`` threads, against
-  the store appending as many from as many tasks, on the same server (``_eventsourcing_appends.py``, run by ``PYTHON`` of a throwaway venv:
-  ``.uv/bin/uv venv /tmp/es && VIRTUAL_ENV=/tmp/es .uv/bin/uv pip install
-  'eventsourcing[postgres]'``; its published figure is 5,745 events/s).
+  the store appending as many from as many tasks, on the same server
+  (``_eventsourcing_appends.py``, run by ``PYTHON`` of a throwaway venv: ``.uv/bin/uv venv
+  /tmp/es && VIRTUAL_ENV=/tmp/es .uv/bin/uv pip install 'eventsourcing[postgres]'``; its
+  published figure is 5,745 events/s).
 
 Figures: facts/s each way and the ratio (targets, issue 14: appends ≥ 30k facts/s and ≥ 0.7 of
 the reference). ``--replay 1000000`` for the issue's million facts (about two minutes).
