@@ -171,6 +171,7 @@ class PostgresStore(RunStore):
         self.poll = float(opts.get("poll", opts.get("poll_interval", 1.0)))
         self._pool: Any = None
         self._listener: Any = None
+        self.migrated_from: str | None = None  # the schema version found and migrated
         self._queue: list[_Pending] = []
         self._committing = False
         self.transactions = 0  # append transactions committed or tried: group commit at work
@@ -228,9 +229,6 @@ class PostgresStore(RunStore):
         if version != found:
             await conn.execute("UPDATE lifecycle_meta SET value = $1 WHERE key = 'schema'", version)
             self.migrated_from = found
-
-    migrated_from: str | None = None
-    """The schema version this store found and migrated when it opened (``None``: none)."""
 
     async def aclose(self) -> None:
         listener, self._listener = self._listener, None
