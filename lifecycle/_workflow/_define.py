@@ -154,12 +154,7 @@ def deployed_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
         return find_workflow(name, recorded)
     try:
         if module not in sys.modules:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module or not (file and Path(file).is_file()):
-                    raise
-                _load_file(module, file)
+            _import(module, file)
         found: Any = sys.modules[module]
         for part in qualname.split("."):
             found = getattr(found, part)
@@ -171,6 +166,17 @@ def deployed_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
     if not isinstance(found, WorkflowFunction):
         raise WorkflowError(f"{function} is not a @workflow (it is {type(found).__name__})")
     return found
+
+
+def _import(module: str, file: str) -> None:
+    """Import ``module``; a script deployed or run from its own folder (not importable from
+    here) is loaded from its recorded ``file`` under the module's name."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module or not (file and Path(file).is_file()):
+            raise
+        _load_file(module, file)
 
 
 def _load_file(module: str, file: str) -> None:
@@ -233,13 +239,7 @@ def find_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
     module, _, _qualname = function.rpartition(".")
     try:
         if module and module != "__main__":
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                # a script deployed from its own folder: load the recorded file under its name
-                if exc.name != module or not (file and Path(file).is_file()):
-                    raise
-                _load_file(module, file)
+            _import(module, file)
         elif file and Path(file).is_file():
             _load_file("__lifecycle_workflow__", file)
     except Exception as exc:

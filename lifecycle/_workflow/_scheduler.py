@@ -205,6 +205,23 @@ class _Job:
             elif isinstance(fact, ev.ScheduleResumed):
                 self.paused = False
 
+    def firing(
+        self,
+        what: Literal["armed", "fired", "skipped", "expired", "failed"],
+        run_id: int | None,
+        due_at: _dt.datetime | None,
+        detail: str = "",
+    ) -> Firing:
+        """What a tick did for this job."""
+        return Firing(
+            what=what,
+            name=self.name,
+            deploy_run=self.deploy_run,
+            run_id=run_id,
+            due_at=due_at,
+            detail=detail,
+        )
+
     @property
     def tasks(self) -> list[str]:
         return [str(t["name"]) for t in self.definition.get("tasks") or []]
@@ -397,12 +414,7 @@ class Scheduler:
         # "all" leaves the later ones for the runs armed after this one
         later = times[1:] if self.catch_up == "all" else []
         skipped = tuple(t for t in times if t != target and t not in later)[:MAX_SKIPPED]
-        done = [
-            Firing(
-                what="skipped", name=job.name, deploy_run=job.deploy_run, run_id=run_id, due_at=t
-            )
-            for t in skipped
-        ]
+        done = [job.firing("skipped", run_id, t) for t in skipped]
         if target is None:
             target = next(job.schedule.times(now), None)
             if target is None:
@@ -413,15 +425,7 @@ class Scheduler:
                 ev.ScheduleArmed(due_at=target, skipped=skipped),
                 event_ids=[f"schedule:{job.deploy_run}:{run_id}:{target.isoformat()}"],
             )
-            done.append(
-                Firing(
-                    what="armed",
-                    name=job.name,
-                    deploy_run=job.deploy_run,
-                    run_id=run_id,
-                    due_at=target,
-                )
-            )
+            done.append(job.firing("armed", run_id, target))
         if target > now:
             return done
         fired = await self._fire(job, run_id, target)
@@ -450,21 +454,11 @@ class Scheduler:
             along=(job.deploy_run, lambda run_id: [ev.ScheduleArmed(due_at=due, run_id=run_id)]),
             key=f"schedule:{job.deploy_run}:{due.isoformat()}",
         )
-        return [
-            Firing(
-                what="armed",
-                name=job.name,
-                deploy_run=job.deploy_run,
-                run_id=view.run_id,
-                due_at=due,
-            )
-        ]
+        return [job.firing("armed", view.run_id, due)]
 
     async def _fire(self, job: _Job, run_id: int, due: _dt.datetime) -> Firing | None:
         """Start the armed run (``None`` if another engine has it)."""
-        fired = Firing(
-            what="fired", name=job.name, deploy_run=job.deploy_run, run_id=run_id, due_at=due
-        )
+        fired = job.firing("fired", run_id, due)
         try:
             containers = _containers(job)
         except Exception as exc:  # the deployed code cannot be loaded here: the run fails
@@ -486,15 +480,7 @@ class Scheduler:
         if waiting_run is not None:
             await self.runs.record(waiting_run, fact)
         await self.runs.record(job.deploy_run, fact)
-        return [
-            Firing(
-                what="expired",
-                name=job.name,
-                deploy_run=job.deploy_run,
-                run_id=waiting_run,
-                due_at=None,
-            )
-        ]
+        return [job.firing("expired", waiting_run, None)]
 
 
 def _waiting(head: Sequence[ev.Recorded]) -> bool:
