@@ -352,7 +352,8 @@ class PostgresStore(RunStore):
                         continue
                     results.append(out)
                     rows += added
-                    rows_of += p.summaries
+                    if added or not any(w.events for w in p.writes):
+                        rows_of += p.summaries  # not for a retry of a stored append
                     top_run = max(top_run, top)
                 if rows:
                     await conn.copy_records_to_table(

@@ -102,6 +102,25 @@ async def check_summaries(make_store: MakeStore) -> None:
         _assert_runs(await store.list_runs(state="Queued"), [], "list_runs(state='Queued')")
 
 
+@_check("summaries_of_a_retry")
+async def check_summaries_of_a_retry(make_store: MakeStore) -> None:
+    """A retried append (its event ids all stored) writes nothing, its summaries included,
+    even when they differ from the first try's (a retry that allocated another run id: the
+    scheduler's arming, ``AsyncRuns.create(key=...)``)."""
+    async with fresh_store(make_store, "retry_rows") as store:
+        s1 = summary(1, name="armed", created=T0)
+        fact = ev.Requested(dialect=s1.dialect, name=s1.name)
+        first = await store.append(
+            [Write(stream="run-1", events=(fact,), event_ids=("k:run:0",))], summaries=[s1]
+        )
+        s2 = summary(2, name="armed", created=T0)
+        again = await store.append(
+            [Write(stream="run-2", events=(fact,), event_ids=("k:run:0",))], summaries=[s2]
+        )
+        assert again == first, "a retry (its event ids stored) must return the original records"
+        _assert_runs(await store.list_runs(), [s1], "list_runs() after a retried append")
+
+
 @_check("replace_summaries")
 async def check_replace_summaries(make_store: MakeStore) -> None:
     """``replace_summaries`` replaces the whole read model and leaves the log alone."""

@@ -309,9 +309,21 @@ async def test_code_that_changed_since_the_deploy_fails_the_run_not_the_schedule
         assert view.state == "Failed" and "changed since it was deployed" in (view.reason or "")
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one file for two: SQLite (asyncio only)
-async def test_two_schedulers_on_one_store_fire_each_due_time_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One store for two schedulers: a SQLite file, or a PostgreSQL database (as two hosts)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    pytest.importorskip("asyncpg")
+    from tests._postgres import create_database
+
+    server = request.getfixturevalue("postgres_server")
+    return str(anyio.run(create_database, server))
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # SQLite and PostgreSQL: asyncio only
+async def test_two_schedulers_on_one_store_fire_each_due_time_once(shared_store: str) -> None:
+    url = shared_store
     clock = ManualClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
     async with lifecycle.AsyncRuns(url) as runs:
         await deployed(runs, sched_a, Schedule("*/10 * * * *"))
