@@ -196,6 +196,12 @@ class _Job:
             self.schedule = None  # recorded by a newer or broken writer: not ours to fire
         self.armed: ev.ScheduleArmed | None = None
         self.paused = False
+        self.position = 0  # the ledger has been read up to here
+        self.apply(records)
+
+    def apply(self, records: Sequence[ev.Recorded]) -> None:
+        """Fold more of the ledger in (a long-lived job's grows by one fact per firing: the
+        scheduler reads only what is new)."""
         for record in records:
             fact = record.event
             if isinstance(fact, ev.ScheduleArmed):
@@ -204,6 +210,7 @@ class _Job:
                 self.paused = True
             elif isinstance(fact, ev.ScheduleResumed):
                 self.paused = False
+            self.position = max(self.position, record.position)
 
     def firing(
         self,
@@ -267,6 +274,7 @@ class Scheduler:
         self._engine: Engine | None = None
         self.leader = False
         self.fired: list[int] = []
+        self._jobs: dict[int, _Job] = {}  # deploy run → its ledger, as far as read
 
     @property
     def runs(self) -> AsyncRuns:
@@ -372,7 +380,7 @@ class Scheduler:
     async def _job(self, row: RunSummary) -> list[Firing]:
         done: list[Firing] = []
         for _ in range(MAX_SKIPPED):  # "all" fires each missed time: a bounded loop per tick
-            job = _Job(row.run_id, await self.runs.store.read([run_stream(row.run_id)]))
+            job = await self._ledger(row.run_id)
             if job.schedule is None or job.paused:
                 return done
             step = await self._step(job)
@@ -382,6 +390,16 @@ class Scheduler:
             if step[-1].what in ("expired", "armed") and not _due(step[-1], self.clock.now()):
                 return done
         return done
+
+    async def _ledger(self, deploy_run: int) -> _Job:
+        """The job's ledger, read from where this scheduler last read it."""
+        stream = run_stream(deploy_run)
+        job = self._jobs.get(deploy_run)
+        if job is None:
+            job = self._jobs[deploy_run] = _Job(deploy_run, await self.runs.store.read([stream]))
+        else:
+            job.apply(await self.runs.store.read([stream], after=job.position))
+        return job
 
     async def _step(self, job: _Job) -> list[Firing]:
         """The next thing to do for ``job``, done; ``[]`` when nothing is due."""
