@@ -9,8 +9,9 @@ The scheduler is ``address``, else the environment variable ``LIFECYCLE_DASK_SCH
 a ``LocalCluster`` the adapter starts on first use (``n_workers`` processes of
 ``threads_per_worker`` threads, ``allowed-failures`` 0) and closes in :meth:`aclose`. Both kinds
 of container run: commands and Python calls (pickled with ``cloudpickle``, so a function of the
-script run as ``__main__`` travels by value; ``Upstream`` results are resolved by the engine
-before). The workers need this package and whatever the calls import.
+script run as ``__main__`` travels by value, and so does a workflow task's function;
+``Upstream`` results are resolved by the engine before). The workers need this package and
+whatever the calls import.
 
 **One container = one Dask task = one child process on the worker** (``_dask_worker``): a Dask
 task is a worker thread that cannot be interrupted, so the task only supervises a child process,
@@ -54,6 +55,7 @@ import signal
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final
 
 import anyio
@@ -62,7 +64,7 @@ import dask
 import distributed
 from distributed.client import FutureCancelledError
 
-from lifecycle import Adapter, ContainerSpec, Finished, Report
+from lifecycle import Adapter, ContainerSpec, Finished, Report, Task
 from lifecycle import events as ev
 
 from ._dask_worker import claim_name, run_container, stop_container
@@ -74,6 +76,13 @@ SCHEDULER_ENV: Final = "LIFECYCLE_DASK_SCHEDULER"
 """The environment variable naming the scheduler when no ``address`` is given."""
 
 _LATE_LINES: Final = 5.0  # seconds to wait for messages still on their way after the task ended
+
+
+def _by_value(call: Callable[..., Any]) -> Callable[..., Any]:
+    """What to pickle for ``call``: a workflow task's function itself (a ``Task`` pickles by
+    import path, which a worker cannot follow for a script's tasks; its function, no longer the
+    module's attribute of that name, goes by value with ``cloudpickle``)."""
+    return call.fn if isinstance(call, Task) else call
 
 
 class _Inbox:
@@ -192,7 +201,7 @@ class DaskAdapter(Adapter):
         payload: bytes | None = None
         if spec.call is not None:
             try:
-                payload = cloudpickle.dumps((spec.call, spec.args, spec.kwargs), protocol=5)
+                payload = cloudpickle.dumps((_by_value(spec.call), spec.args, spec.kwargs))
             except Exception as exc:
                 text = f"container {spec.name!r} cannot be sent to a Dask worker: {exc}"
                 await report(ev.LogRecorded(level="error", stream="system", text=text))

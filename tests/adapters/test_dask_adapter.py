@@ -1,0 +1,293 @@
+"""The ``dask`` adapter (``lifecycle_adapters.dask_adapter.DaskAdapter``) against a real
+``LocalCluster`` of 2 worker processes (1 thread each), started once for the module.
+
+Conformance, a DAG with a failure and its dependents, aborts of a running command and callable
+(nothing left running), a timeout, an out-of-memory child, a worker SIGKILLed from outside
+mid-container, and the seed's Complex Pipeline giving the same results as ``inprocess``.
+asyncio only: distributed's asynchronous Client does not run under trio.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+
+import cloudpickle  # type: ignore[import-untyped]  # noqa: E402  (a dependency of distributed)
+from lifecycle_adapters.dask_adapter import SCHEDULER_ENV, DaskAdapter  # noqa: E402
+
+import lifecycle  # noqa: E402
+from lifecycle import Container, Engine, MemoryStore, Upstream  # noqa: E402
+from lifecycle import events as ev  # noqa: E402
+from lifecycle.testing._adapters import check_adapter  # noqa: E402
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers need not import tests
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+STARTED = re.compile(r"running on Dask worker (\S+), pid (\d+)")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # distributed's asynchronous Client runs on asyncio only, not trio
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[str, Any]]:
+    """The scheduler's address and a (blocking) client of the module's cluster."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        local = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+    with local, distributed.Client(local) as client:
+        yield local.scheduler_address, client
+
+
+@pytest.fixture
+async def runs() -> Any:
+    async with lifecycle.AsyncRuns("memory://", poll_interval=0.05) as service:
+        yield service
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped yet does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+async def history(runs: lifecycle.AsyncRuns, run_id: int, container: str) -> list[ev.Fact]:
+    name = f"run-{run_id}/{container}"
+    return [r.event for r in await runs.history(run_id) if r.stream == name]
+
+
+def texts(facts: list[ev.Fact], stream: str | None = None) -> list[str]:
+    return [
+        f.text
+        for f in facts
+        if isinstance(f, ev.LogRecorded) and (stream is None or f.stream == stream)
+    ]
+
+
+async def wait_for_line(runs: lifecycle.AsyncRuns, run_id: int, text: str, count: int = 1) -> None:
+    """Until ``count`` containers of the run have logged ``text`` (live, while they run)."""
+    seen: set[str] = set()
+    with anyio.fail_after(30):
+        async for record in runs.follow(run_id):
+            if isinstance(record.event, ev.LogRecorded) and record.event.text == text:
+                seen.add(record.stream)
+                if len(seen) == count:
+                    return
+    raise AssertionError(f"the run ended before {count} containers logged {text!r}")
+
+
+def started_on(facts: list[ev.Fact]) -> tuple[str, int]:
+    """The worker and the child's pid a container's ``system`` log line names."""
+    for text in texts(facts, "system"):
+        found = STARTED.fullmatch(text)
+        if found:
+            return found[1], int(found[2])
+    raise AssertionError(f"no 'running on Dask worker' line in {texts(facts)}")
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def double(x: int) -> int:
+    print(f"doubling {x}")
+    return 2 * x
+
+
+def explode(x: int) -> int:
+    raise ZeroDivisionError(f"cannot divide {x}")
+
+
+def sleepy() -> None:
+    print("up", flush=True)
+    time.sleep(3600)
+
+
+async def test_conforms(cluster: tuple[str, Any]) -> None:
+    await check_adapter(lambda: DaskAdapter(cluster[0], grace=2.0), grace=5.0)
+
+
+async def test_dag_with_a_failure_and_its_dependents(
+    cluster: tuple[str, Any], runs: lifecycle.AsyncRuns
+) -> None:
+    async with DaskAdapter(cluster[0]) as adapter, Engine(runs, adapter=adapter) as engine:
+        run = await engine.submit(
+            "datatailr",
+            containers=[
+                Container("a", call=double, args=(21,)),
+                Container("b", call=double, args=(Upstream("a"),)),
+                Container("bad", call=explode, args=(Upstream("a"),)),
+                Container("after_bad", call=double, args=(Upstream("bad"),)),
+                Container("last", command=py("print('last')"), depends_on=["after_bad", "b"]),
+                Container("shell", command=py("import sys; sys.exit(4)"), depends_on=["a"]),
+            ],
+        )
+        view = await engine.wait(run.id)
+    assert view.state == "Failed"
+    states = {name: (c.state, c.reason) for name, c in view.containers.items()}
+    assert states == {
+        "a": ("Completed", None),
+        "b": ("Completed", None),
+        "bad": ("Failed", "ZeroDivisionError: cannot divide 42"),
+        "after_bad": ("Stopped", "upstream_failed"),
+        "last": ("Stopped", "upstream_failed"),
+        "shell": ("Failed", "exited with code 4"),
+    }
+    assert await lifecycle.load_result(runs, run.id, "a") == 42
+    assert await lifecycle.load_result(runs, run.id, "b") == 84
+    b = await history(runs, run.id, "b")
+    assert texts(b, "stdout") == ["doubling 42"]
+    worker, _ = started_on(b)
+    assert worker in cluster[1].scheduler_info()["workers"]
+    assert any("ZeroDivisionError" in t for t in texts(await history(runs, run.id, "bad")))
+
+
+async def test_abort_stops_a_running_command_and_callable(
+    cluster: tuple[str, Any], runs: lifecycle.AsyncRuns
+) -> None:
+    async with DaskAdapter(cluster[0], grace=1.0) as adapter, Engine(runs, adapter=adapter) as engine:
+        run = await engine.submit(
+            "domino",
+            containers=[
+                Container("cmd", command=py("import time; print('up', flush=True); time.sleep(3600)")),
+                Container("call", call=sleepy),
+            ],
+        )
+        await wait_for_line(runs, run.id, "up", count=2)  # both children run and print
+        view = await engine.abort(run.id)
+        view = await engine.wait(run.id)
+    assert view.state == "Stopped"
+    for name in ("cmd", "call"):
+        facts = await history(runs, run.id, name)
+        assert [type(f).__name__ for f in facts if not isinstance(f, ev.LogRecorded)][-3:] == [
+            "StopRequested",
+            "StoppingStarted",
+            "Stopped",
+        ]
+        _, pid = started_on(facts)
+        assert gone(pid), f"{name}: its child {pid} still runs"
+
+
+async def test_timeout(cluster: tuple[str, Any], runs: lifecycle.AsyncRuns) -> None:
+    async with DaskAdapter(cluster[0], grace=1.0) as adapter, Engine(runs, adapter=adapter) as engine:
+        slow = py("import time; print('up', flush=True); time.sleep(3600)")
+        run = await engine.submit("datatailr", containers=[Container("slow", command=slow, timeout=1)])
+        view = await engine.wait(run.id)
+    assert (view.containers["slow"].state, view.containers["slow"].reason) == ("Failed", "timeout")
+    facts = await history(runs, run.id, "slow")
+    assert isinstance(facts[-1], ev.InfrastructureFailed)
+    assert facts[-1].reason == "timeout"
+    assert gone(started_on(facts)[1])
+
+
+async def test_memory_limit_is_out_of_memory(
+    cluster: tuple[str, Any], runs: lifecycle.AsyncRuns
+) -> None:
+    limit = 256 * 2**20
+    hog = py("print('allocating', flush=True); x = bytearray(2 * 2**30)")
+    async with DaskAdapter(cluster[0]) as adapter, Engine(runs, adapter=adapter) as engine:
+        run = await engine.submit(
+            "datatailr",
+            containers=[
+                Container("hog", command=hog, memory_limit=limit),
+                Container("call_hog", call=bytearray, args=(2 * 2**30,), memory_limit=limit),
+            ],
+        )
+        view = await engine.wait(run.id)
+    assert view.state == "Out of Memory"
+    for name in ("hog", "call_hog"):
+        assert view.containers[name].state == "Out of Memory"
+        ending = (await history(runs, run.id, name))[-1]
+        assert ending == ev.OutOfMemory(limit_bytes=limit)
+
+
+async def test_a_worker_killed_mid_container_is_worker_lost(
+    cluster: tuple[str, Any], runs: lifecycle.AsyncRuns
+) -> None:
+    address, client = cluster
+    async with DaskAdapter(address) as adapter, Engine(runs, adapter=adapter) as engine:
+        sleeper = py("import time; print('up', flush=True); time.sleep(3600)")
+        run = await engine.submit("domino", containers=[Container("victim", command=sleeper)])
+        await wait_for_line(runs, run.id, "up")
+        worker, child = started_on(await history(runs, run.id, "victim"))
+        pids = await anyio.to_thread.run_sync(lambda: client.run(os.getpid))
+        os.kill(pids[worker], signal.SIGKILL)
+        view = await engine.wait(run.id)
+    facts = await history(runs, run.id, "victim")
+    assert (view.containers["victim"].state, view.state) == ("Error", "Error")
+    assert facts[-1] == ev.InfrastructureFailed(reason="worker_lost")
+    assert any(worker in t for t in texts(facts, "system") if t.startswith("worker lost"))
+    assert gone(child), "the container outlived its worker"
+    await anyio.to_thread.run_sync(lambda: client.wait_for_workers(2, timeout=60))
+
+
+def _load_example(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    module = importlib.import_module(name)
+    return module
+
+
+def test_complex_pipeline_same_results_as_inprocess(
+    cluster: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed's example through ``adapter="dask"`` (the entry point, the scheduler from
+    ``LIFECYCLE_DASK_SCHEDULER``), and through ``inprocess``: the same states and results."""
+    monkeypatch.setenv(SCHEDULER_ENV, cluster[0])
+    example = _load_example("complex_pipeline", monkeypatch)
+    names = ["my_number", "first_addition", "reduce_list", "add_one", "add_two", "add_three"]
+    outcomes = {}
+    for adapter in ("dask", "inprocess"):
+        store = MemoryStore()
+        view = example.complex_pipeline(local_run=True, store=store, adapter=adapter, progress=False)
+        wf = lifecycle.Workflow(name="Complex Pipeline", store=store)
+        results = {n: wf.result(view.run_id, task_name=n) for n in names}
+        states = {n: c.state for n, c in view.containers.items()}
+        outcomes[adapter] = (view.state, states, results)
+    assert outcomes["dask"] == outcomes["inprocess"]
+    assert outcomes["dask"][2]["add_three"] == 5 * 42 + 3
+
+
+def test_under_trio_it_refuses_with_a_clear_error(cluster: tuple[str, Any]) -> None:
+    import trio
+
+    from lifecycle._engine import ContainerSpec
+
+    async def main() -> None:
+        async def report(fact: ev.Fact) -> None:
+            pass
+
+        adapter = DaskAdapter(cluster[0])
+        await adapter.execute(ContainerSpec(run_id=1, name="c", command=("true",)), report)
+
+    with pytest.raises(RuntimeError, match="asyncio only"):
+        trio.run(main)
