@@ -169,6 +169,7 @@ def _watch(child: _Child, worker: distributed.Worker, key: str) -> None:
 
 def run_container(
     key: str,
+    *,
     topic: str,
     command: list[str] | None,
     payload: bytes | None,
@@ -224,7 +225,9 @@ def run_container(
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             text = f"cannot start {command or argv!r}: {exc}"
             return {**base, "cannot_start": text, "exit_code": code, "sent": 0}
-        result = _supervise(process, key, worker, sender, grace, max_line)
+        result = _supervise(
+            process, key=key, worker=worker, sender=sender, grace=grace, max_line=max_line
+        )
         if payload is not None and os.path.exists(out_path):
             with open(out_path, "rb") as f:
                 result["outcome"] = f.read()
@@ -233,6 +236,7 @@ def run_container(
 
 def _supervise(
     process: subprocess.Popen[bytes],
+    *,
     key: str,
     worker: distributed.Worker,
     sender: _Sender,
@@ -300,6 +304,6 @@ async def stop_container(key: str) -> bool:
             return False
     child.stop_soon()
     deadline = now + child.grace + 5.0
-    while not child.done.is_set() and time.monotonic() < deadline:
+    while not child.done.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110  (a thread sets it)
         await asyncio.sleep(0.02)
     return True

@@ -54,8 +54,8 @@ import pickle
 import signal
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
@@ -164,7 +164,7 @@ class DaskAdapter(Adapter):
                 if address is None:
                     # a worker that dies fails its task (KilledWorker) instead of a silent rerun
                     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                        self.cluster = await distributed.LocalCluster(  # type: ignore[misc]
+                        self.cluster = await distributed.LocalCluster(
                             n_workers=self.n_workers,
                             threads_per_worker=self.threads_per_worker,
                             processes=True,
@@ -172,10 +172,8 @@ class DaskAdapter(Adapter):
                             dashboard_address=":0",
                         )
                     address = self.cluster.scheduler_address
-                client = await distributed.Client(  # type: ignore[misc]
-                    address, asynchronous=True
-                )
-                client.subscribe_topic(self.topic, self._on_message)  # type: ignore[no-untyped-call]
+                client = await distributed.Client(address, asynchronous=True)
+                client.subscribe_topic(self.topic, self._on_message)
                 self.client = client
         assert self.client is not None
         return self.client
@@ -192,9 +190,9 @@ class DaskAdapter(Adapter):
         cluster, self.cluster = self.cluster, None
         with anyio.CancelScope(shield=True):
             if client is not None:
-                await client.close()  # type: ignore[no-untyped-call]
+                await client.close()
             if cluster is not None:
-                await cluster.close()  # type: ignore[no-untyped-call]
+                await cluster.close()  # type: ignore[misc]  (asynchronous: an awaitable)
 
     async def execute(self, spec: ContainerSpec, report: Report) -> Finished:
         client = await self.connect()
@@ -216,13 +214,13 @@ class DaskAdapter(Adapter):
         future = client.submit(
             run_container,
             key,
-            self.topic,
-            command,
-            payload,
-            env,
-            spec.memory_limit,
-            self.grace,
-            self.max_line,
+            topic=self.topic,
+            command=command,
+            payload=payload,
+            env=env,
+            memory_limit=spec.memory_limit,
+            grace=self.grace,
+            max_line=self.max_line,
             key=key,
             pure=False,
             retries=0,
@@ -238,10 +236,10 @@ class DaskAdapter(Adapter):
             return await self._ending(spec, result, report, where)
         finally:
             self._inboxes.pop(key, None)
-            future.release()  # type: ignore[no-untyped-call]
+            future.release()
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 claim = distributed.Event(claim_name(key), client=client)
-                await claim.clear()  # type: ignore[no-untyped-call]
+                await claim.clear()
 
     async def _follow(
         self, future: distributed.Future[Any], inbox: _Inbox, report: Report, where: _Where
@@ -281,17 +279,20 @@ class DaskAdapter(Adapter):
                 text = f"running on Dask worker {where.worker}, pid {where.pid}"
                 await report(ev.LogRecorded(level="info", stream="system", text=text))
             else:
-                stream = "stderr" if message["stream"] == "stderr" else "stdout"
                 for line in message["lines"]:
-                    await report(ev.LogRecorded(level="info", stream=stream, text=line))
+                    if message["stream"] == "stderr":
+                        fact = ev.LogRecorded(level="info", stream="stderr", text=line)
+                    else:
+                        fact = ev.LogRecorded(level="info", stream="stdout", text=line)
+                    await report(fact)
 
     async def _stop(
         self, client: distributed.Client, future: distributed.Future[Any], key: str
     ) -> None:
         """Stop the container wherever it runs, or make sure it never starts."""
         with anyio.move_on_after(self.grace + 15):
-            await client.run(stop_container, key, on_error="ignore")  # type: ignore[no-untyped-call]
-            await client.cancel([future])  # type: ignore[no-untyped-call]
+            await client.run(stop_container, key, on_error="ignore")
+            await client.cancel([future])
 
     async def _ending(
         self,
@@ -311,7 +312,8 @@ class DaskAdapter(Adapter):
             return Finished(ev.InfrastructureFailed(reason="dask_error"))
         if result.get("lost"):
             worker = where.worker or "a worker"
-            text = f"{worker} died while running it (Dask retried it on {result['worker']}; not run twice)"
+            retry = result["worker"]
+            text = f"{worker} died while running it (Dask retried it on {retry}; not run twice)"
             return await self._lost(report, text)
         if "cannot_start" in result:
             text = result["cannot_start"]

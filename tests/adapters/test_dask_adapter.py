@@ -175,11 +175,16 @@ async def test_dag_with_a_failure_and_its_dependents(
 async def test_abort_stops_a_running_command_and_callable(
     cluster: tuple[str, Any], runs: lifecycle.AsyncRuns
 ) -> None:
-    async with DaskAdapter(cluster[0], grace=1.0) as adapter, Engine(runs, adapter=adapter) as engine:
+    async with (
+        DaskAdapter(cluster[0], grace=1.0) as adapter,
+        Engine(runs, adapter=adapter) as engine,
+    ):
         run = await engine.submit(
             "domino",
             containers=[
-                Container("cmd", command=py("import time; print('up', flush=True); time.sleep(3600)")),
+                Container(
+                    "cmd", command=py("import time; print('up', flush=True); time.sleep(3600)")
+                ),
                 Container("call", call=sleepy),
             ],
         )
@@ -199,9 +204,14 @@ async def test_abort_stops_a_running_command_and_callable(
 
 
 async def test_timeout(cluster: tuple[str, Any], runs: lifecycle.AsyncRuns) -> None:
-    async with DaskAdapter(cluster[0], grace=1.0) as adapter, Engine(runs, adapter=adapter) as engine:
+    async with (
+        DaskAdapter(cluster[0], grace=1.0) as adapter,
+        Engine(runs, adapter=adapter) as engine,
+    ):
         slow = py("import time; print('up', flush=True); time.sleep(3600)")
-        run = await engine.submit("datatailr", containers=[Container("slow", command=slow, timeout=1)])
+        run = await engine.submit(
+            "datatailr", containers=[Container("slow", command=slow, timeout=1)]
+        )
         view = await engine.wait(run.id)
     assert (view.containers["slow"].state, view.containers["slow"].reason) == ("Failed", "timeout")
     facts = await history(runs, run.id, "slow")
@@ -268,7 +278,9 @@ def test_complex_pipeline_same_results_as_inprocess(
     outcomes = {}
     for adapter in ("dask", "inprocess"):
         store = MemoryStore()
-        view = example.complex_pipeline(local_run=True, store=store, adapter=adapter, progress=False)
+        view = example.complex_pipeline(
+            local_run=True, store=store, adapter=adapter, progress=False
+        )
         wf = lifecycle.Workflow(name="Complex Pipeline", store=store)
         results = {n: wf.result(view.run_id, task_name=n) for n in names}
         states = {n: c.state for n, c in view.containers.items()}
