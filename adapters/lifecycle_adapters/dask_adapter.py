@@ -192,7 +192,7 @@ class DaskAdapter(Adapter):
             if client is not None:
                 await client.close()
             if cluster is not None:
-                await cluster.close()  # type: ignore[misc]  (asynchronous: an awaitable)
+                await cluster.close()  # type: ignore[misc]  # asynchronous: awaitable
 
     async def execute(self, spec: ContainerSpec, report: Report) -> Finished:
         client = await self.connect()
