@@ -303,3 +303,26 @@ def test_under_trio_it_refuses_with_a_clear_error(cluster: tuple[str, Any]) -> N
 
     with pytest.raises(RuntimeError, match="asyncio only"):
         trio.run(main)
+
+
+def test_the_example_runs_and_the_cli_names_the_worker(tmp_path: Path) -> None:
+    """examples/dask_cluster.py (its own LocalCluster), as the README tells a user to run it;
+    then ``lifecycle log read`` shows, in the container's log, the worker that ran it."""
+    import subprocess
+
+    from ._examples import run_example
+
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    out = run_example("dask_cluster.py", store, timeout=120)
+    assert "dask-squares: Completed" in out
+    assert "total = 14" in out
+    read = subprocess.run(
+        [sys.executable, "-m", "lifecycle._cli", "log", "read", "dask-squares", "--task", "hello"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "LIFECYCLE_STORE": store, "COLUMNS": "200"},
+    )
+    assert re.search(r"running on Dask worker tcp://\S+, pid \d+", read.stdout), read.stdout
+    assert "hello from" in read.stdout
