@@ -12,7 +12,7 @@ over ``--repeat`` rounds, each timed end to end:
   process: what one OS process per task costs on this cluster, with no lifecycle at all;
 - ``lifecycle``: the same DAG as a ``@workflow`` run through the engine with ``adapter="dask"``
   on a SQLite store (``fast``): per container, a Dask task that claims it, starts
-  ``python -m lifecycle_adapters._dask_child`` (Python + anyio + the unpickled call), streams
+  ``lifecycle_adapters/_dask_child.py`` (Python, cloudpickle and the unpickled call), streams
   its messages back, and the engine's facts and stored result.
 
 Reported: each arm's best and median wall time, the ratios to ``delayed`` and to

@@ -1,5 +1,6 @@
-"""The process a Python call runs in under the ``dask`` adapter: ``python -m
-lifecycle_adapters._dask_child IN OUT``, started by the Dask task on the worker.
+"""The process a Python call runs in under the ``dask`` adapter: ``python
+.../lifecycle_adapters/_dask_child.py IN OUT`` (a script, not ``-m``: no package import at
+start-up), started by the Dask task on the worker.
 
 Reads the pickled ``(callable, args, kwargs)`` from ``IN`` (pickled by the engine with
 ``cloudpickle``, so functions of a script run as ``__main__`` travel by value), calls it, and
@@ -59,6 +60,8 @@ def _call(fn: Any, args: Any, kwargs: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).parent.resolve():
+        del sys.path[0]  # run as a script: its directory (with a ``dask.py``) shadows packages
     inp, out = Path(argv[1]), Path(argv[2])
     try:
         fn, args, kwargs = pickle.loads(inp.read_bytes())

@@ -2,7 +2,7 @@
 
 :func:`run_container` is the Dask task. A Dask task cannot be interrupted (it is a thread of
 the worker), so it does no user work itself: it starts the container as a **child process** of
-the worker — the command, or ``python -m lifecycle_adapters._dask_child`` for a Python call —
+the worker — the command, or ``python .../lifecycle_adapters/_dask_child.py`` for a Python call —
 in a session of its own (so it leads its process group), and supervises it:
 
 - every line the child writes (split, capped and decoded by ``_lines.ByteLines``, as the
@@ -62,6 +62,7 @@ _WATCH_INTERVAL: Final = 0.5
 _EARLY_STOPS_KEPT: Final = 3600.0
 _PR_SET_PDEATHSIG: Final = 1
 
+_CHILD: Final = os.path.join(os.path.dirname(__file__), "_dask_child.py")  # a script: no -m
 _LOCK: Final = threading.Lock()
 _RUNNING: dict[str, _Child] = {}
 _STOPPED_EARLY: dict[str, float] = {}  # key → when a stop came for a task not yet started
@@ -199,7 +200,7 @@ def run_container(
             in_path = os.path.join(tmp, "in.pkl")
             with open(in_path, "wb") as f:
                 f.write(payload)
-            argv = [sys.executable, "-m", "lifecycle_adapters._dask_child", in_path, out_path]
+            argv = [sys.executable, _CHILD, in_path, out_path]
             full_env["PYTHONUNBUFFERED"] = "1"
             full_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         else:

@@ -49,6 +49,7 @@ raises ``RuntimeError`` saying so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -146,6 +147,7 @@ class DaskAdapter(Adapter):
         self.cluster: distributed.LocalCluster | None = None
         self._inboxes: dict[str, _Inbox] = {}
         self._connecting: anyio.Lock | None = None
+        self._clearing: set[asyncio.Future[None]] = set()
 
     async def connect(self) -> distributed.Client:
         """The adapter's client, connected (and its ``LocalCluster`` started) on first use."""
@@ -189,6 +191,9 @@ class DaskAdapter(Adapter):
         client, self.client = self.client, None
         cluster, self.cluster = self.cluster, None
         with anyio.CancelScope(shield=True):
+            if self._clearing:
+                with anyio.move_on_after(5):
+                    await asyncio.gather(*self._clearing)
             if client is not None:
                 await client.close()
             if cluster is not None:
@@ -237,9 +242,19 @@ class DaskAdapter(Adapter):
         finally:
             self._inboxes.pop(key, None)
             future.release()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                claim = distributed.Event(claim_name(key), client=client)
-                await claim.clear()
+            self._forget_claim(client, key)
+
+    def _forget_claim(self, client: distributed.Client, key: str) -> None:
+        """Drop the container's claim from the scheduler, off the container's path (one round
+        trip it need not wait for); :meth:`aclose` waits for what is left."""
+
+        async def clear() -> None:
+            with contextlib.suppress(Exception):
+                await distributed.Event(claim_name(key), client=client).clear()
+
+        task = asyncio.ensure_future(clear())
+        self._clearing.add(task)
+        task.add_done_callback(self._clearing.discard)
 
     async def _follow(
         self, future: distributed.Future[Any], inbox: _Inbox, report: Report, where: _Where
