@@ -59,9 +59,31 @@ def _call(fn: Any, args: Any, kwargs: Any) -> Any:
     return value
 
 
+def _limit_self() -> None:
+    """Die with the worker (``PR_SET_PDEATHSIG``), and hold ``RLIMIT_AS`` to the container's
+    ``memory_limit``: what ``_dask_worker`` leaves to this process (it spawns it without a
+    ``preexec_fn``, which would fork the whole worker)."""
+    import os  # noqa: PLC0415  (kept next to its only use, like the others here)
+
+    parent = os.environ.pop("LIFECYCLE_DASK_PARENT", None)
+    limit = os.environ.pop("LIFECYCLE_DASK_MEMORY_LIMIT", None)
+    if sys.platform == "linux" and parent is not None:
+        import ctypes  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != int(parent):  # the worker died before the line above
+            os._exit(137)
+    if limit is not None:
+        import resource  # noqa: PLC0415
+
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+
+
 def main(argv: list[str]) -> int:
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).parent.resolve():
         del sys.path[0]  # run as a script: its directory (with a ``dask.py``) shadows packages
+    _limit_self()
     inp, out = Path(argv[1]), Path(argv[2])
     try:
         fn, args, kwargs = pickle.loads(inp.read_bytes())

@@ -60,7 +60,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from lifecycle import LifecycleError, Runs
 from lifecycle import events as ev
 
-from .dask_adapter import DaskAdapter as DaskAdapter
+from .dask_adapter import DaskAdapter
 
 __all__ = ["DaskAdapter", "LifecyclePlugin"]
 

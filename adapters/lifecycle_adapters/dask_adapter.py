@@ -42,6 +42,11 @@ never runs a container twice. ``ExecutionStarted`` is followed by a ``system`` l
 the worker and the child's pid (``process`` stays unset: that identity means a process *on the
 engine's machine*, which the engine would kill when it reconciles a lost run).
 
+**Task slots**: a container waiting in Dask's queue for a free thread has not started, and
+the engine's start timeout (180 s by default) runs meanwhile: give the cluster at least as many
+threads as the engine's ``max_parallel`` (each thread only waits for a child process), or raise
+``start_timeout``.
+
 **asyncio only**: distributed's asynchronous ``Client`` runs on asyncio; under trio ``execute``
 raises ``RuntimeError`` saying so.
 """
@@ -120,7 +125,9 @@ class DaskAdapter(Adapter):
     """Runs containers on a Dask cluster (see the module docstring).
 
     ``address``: the scheduler (``tcp://host:8786``; default ``$LIFECYCLE_DASK_SCHEDULER``, else
-    a ``LocalCluster`` of ``n_workers`` × ``threads_per_worker`` owned by the adapter); ``grace``:
+    a ``LocalCluster`` of ``n_workers`` × ``threads_per_worker`` owned by the adapter — by
+    default as many task slots as the engine's default ``max_parallel``, since a task only waits
+    for its child); ``grace``:
     seconds between ``SIGTERM`` and ``SIGKILL`` when stopping; ``max_line``: the longest log
     line, in bytes.
     """
@@ -133,13 +140,15 @@ class DaskAdapter(Adapter):
         address: str | None = None,
         *,
         n_workers: int = 2,
-        threads_per_worker: int = 1,
+        threads_per_worker: int | None = None,
         grace: float = 5.0,
         max_line: int = MAX_LINE,
     ) -> None:
         self.address = address or os.environ.get(SCHEDULER_ENV) or None
         self.n_workers = n_workers
-        self.threads_per_worker = threads_per_worker
+        # a slot per container the engine runs at once by default (max(4, CPUs)): a container
+        # queued in Dask has not started, and the engine's start timeout is running
+        self.threads_per_worker = threads_per_worker or max(2, os.cpu_count() or 1)
         self.grace = grace
         self.max_line = max_line
         self.topic = f"lifecycle-dask-{uuid.uuid4().hex}"

@@ -244,20 +244,28 @@ async def test_memory_limit_is_out_of_memory(
 async def test_a_worker_killed_mid_container_is_worker_lost(
     cluster: tuple[str, Any], runs: lifecycle.AsyncRuns
 ) -> None:
+    """A command and a call, one on each worker (1 thread each); both workers SIGKILLed."""
     address, client = cluster
     async with DaskAdapter(address) as adapter, Engine(runs, adapter=adapter) as engine:
         sleeper = py("import time; print('up', flush=True); time.sleep(3600)")
-        run = await engine.submit("domino", containers=[Container("victim", command=sleeper)])
-        await wait_for_line(runs, run.id, "up")
-        worker, child = started_on(await history(runs, run.id, "victim"))
+        run = await engine.submit(
+            "domino",
+            containers=[Container("cmd", command=sleeper), Container("call", call=sleepy)],
+        )
+        await wait_for_line(runs, run.id, "up", count=2)
+        where = {name: started_on(await history(runs, run.id, name)) for name in ("cmd", "call")}
+        assert where["cmd"][0] != where["call"][0], where
         pids = await anyio.to_thread.run_sync(lambda: client.run(os.getpid))
-        os.kill(pids[worker], signal.SIGKILL)
+        for worker, _ in where.values():
+            os.kill(pids[worker], signal.SIGKILL)
         view = await engine.wait(run.id)
-    facts = await history(runs, run.id, "victim")
-    assert (view.containers["victim"].state, view.state) == ("Error", "Error")
-    assert facts[-1] == ev.InfrastructureFailed(reason="worker_lost")
-    assert any(worker in t for t in texts(facts, "system") if t.startswith("worker lost"))
-    assert gone(child), "the container outlived its worker"
+    assert view.state == "Error"
+    for name, (worker, child) in where.items():
+        facts = await history(runs, run.id, name)
+        assert view.containers[name].state == "Error"
+        assert facts[-1] == ev.InfrastructureFailed(reason="worker_lost")
+        assert any(worker in t for t in texts(facts, "system") if t.startswith("worker lost"))
+        assert gone(child), f"{name}: the container outlived its worker"
     await anyio.to_thread.run_sync(lambda: client.wait_for_workers(2, timeout=60))
 
 
