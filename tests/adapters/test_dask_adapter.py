@@ -334,3 +334,42 @@ def test_the_example_runs_and_the_cli_names_the_worker(tmp_path: Path) -> None:
     )
     assert re.search(r"running on Dask worker tcp://\S+, pid \d+", read.stdout), read.stdout
     assert "hello from" in read.stdout
+
+
+ENGINE_THAT_DIES = """
+import asyncio, os, re, sys
+from lifecycle_adapters.dask_adapter import DaskAdapter
+from lifecycle._engine import ContainerSpec
+
+async def main(address):
+    async def report(fact):
+        text = getattr(fact, "text", "")
+        found = re.match(r"running on Dask worker \\S+, pid (\\d+)", text)
+        if found:
+            print(found[1], flush=True)
+        if text == "up":
+            os.kill(os.getpid(), 9)
+
+    code = "import time; print('up', flush=True); time.sleep(3600)"
+    spec = ContainerSpec(run_id=1, name="c", command=(sys.executable, "-c", code))
+    await DaskAdapter(address).execute(spec, report)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_a_container_stops_when_its_engine_dies(cluster: tuple[str, Any]) -> None:
+    """The engine SIGKILLs itself mid-container: the scheduler releases its task, and the
+    task's watcher stops the child on the worker."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", ENGINE_THAT_DIES, cluster[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    child = int(done.stdout.split()[0])
+    assert gone(child), "the container outlived its engine"
