@@ -20,8 +20,9 @@ which can be stopped, limited and killed exactly. Submitted with ``pure=False, r
 **Live output** travels ``Worker.log_event`` → scheduler → ``Client.subscribe_topic`` (one topic
 per adapter; each message names its container): batched comms that already connect every
 worker and client, ordered per worker, about 10 ms from print to engine. Chosen over
-``Queue``/``Variable`` (a scheduler round trip per line, polled) and ``Pub``/``Sub`` (direct
-worker-to-client connections, best-effort delivery). The task counts its messages and returns
+``Queue``/``Variable`` (a scheduler round trip per line, and the engine must poll) and
+``Pub``/``Sub`` (a connection of its own between each publishing worker and the engine, made
+as publishers appear). The task counts its messages and returns
 the count, so the engine, whose future may resolve before the last lines arrive, waits for all
 of them (for at most a few seconds) before it returns.
 
