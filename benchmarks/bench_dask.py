@@ -3,13 +3,16 @@
     .venv/bin/python benchmarks/bench_dask.py [--tasks 200] [--repeat 3] [--threads 2]
     .venv/bin/python benchmarks/bench_dask.py --tasks 1000 --repeat 1     # the size
 
-One ``LocalCluster`` (2 worker processes × ``--threads`` threads) serves three arms, alternated
+One ``LocalCluster`` (2 worker processes × ``--threads`` threads) serves four arms, alternated
 over ``--repeat`` rounds, each timed end to end:
 
 - ``delayed``: the fan-out/fan-in graph (one source, ``tasks - 2`` no-ops taking its result, one
   sink taking all of theirs) as Dask ``delayed`` no-op functions: what Dask itself costs;
 - ``delayed + process``: the same graph, each task running ``python -c pass`` in a child
   process: what one OS process per task costs on this cluster, with no lifecycle at all;
+- ``delayed + call process``: the same, each task running the very process the ``dask``
+  adapter starts for a call (``lifecycle_adapters/_dask_child.py`` on a pickled no-op): what
+  the adapter's child costs, with none of its supervision and no engine;
 - ``lifecycle``: the same DAG as a ``@workflow`` run through the engine with ``adapter="dask"``
   on a SQLite store (``fast``): per container, a Dask task that claims it, starts
   ``lifecycle_adapters/_dask_child.py`` (Python, cloudpickle and the unpickled call), streams
@@ -33,10 +36,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cloudpickle  # type: ignore[import-untyped]  # a dependency of distributed
 import distributed
+import lifecycle_adapters
 from dask.delayed import delayed
 
 from lifecycle import task, workflow
+
+_CHILD = str(Path(lifecycle_adapters.__file__).parent / "_dask_child.py")
 
 
 @task()
@@ -60,6 +67,17 @@ def _plain(*values: int) -> int:
 
 def _process(*values: int) -> int:
     subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return len(values)
+
+
+_PAYLOAD = cloudpickle.dumps((_plain, (1,), {}))
+
+
+def _call_process(*values: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in", Path(tmp) / "out"
+        inp.write_bytes(_PAYLOAD)
+        subprocess.run([sys.executable, _CHILD, str(inp), str(out)], check=True)
     return len(values)
 
 
@@ -104,6 +122,9 @@ def main() -> None:
         arms = {
             "delayed": lambda salt: _delayed(client, args.tasks, _plain, salt),
             "delayed + process": lambda salt: _delayed(client, args.tasks, _process, salt),
+            "delayed + call process": lambda salt: _delayed(
+                client, args.tasks, _call_process, salt
+            ),
             "lifecycle": lambda _: _lifecycle(args.tasks, store, parallel),
         }
         times: dict[str, list[float]] = {name: [] for name in arms}
@@ -118,10 +139,10 @@ def main() -> None:
     )
     for name, measured in times.items():
         print(
-            f"  {name:18} best {best[name]:6.2f} s  median {statistics.median(measured):6.2f} s"
+            f"  {name:22} best {best[name]:6.2f} s  median {statistics.median(measured):6.2f} s"
             f"  ({best[name] / args.tasks * 1e3:6.2f} ms per task)"
         )
-    for ref in ("delayed", "delayed + process"):
+    for ref in ("delayed", "delayed + process", "delayed + call process"):
         ratio = best["lifecycle"] / best[ref]
         over = (best["lifecycle"] - best[ref]) / args.tasks * 1e3
         print(f"  lifecycle / {ref}: {ratio:.2f}× ({over:+.2f} ms per container)")
