@@ -19,7 +19,8 @@ which can be stopped, limited and killed exactly. Submitted with ``pure=False, r
 
 **Live output** travels ``Worker.log_event`` → scheduler → ``Client.subscribe_topic`` (one topic
 per adapter; each message names its container): batched comms that already connect every
-worker and client, ordered per worker, about 10 ms from print to engine. Chosen over
+worker and client, ordered per worker: 1.1 ms median, 4.8 ms at most, from the child's
+``print`` to the engine's report callback (100 lines, idle 2-core VM). Chosen over
 ``Queue``/``Variable`` (a scheduler round trip per line, and the engine must poll) and
 ``Pub``/``Sub`` (a connection of its own between each publishing worker and the engine, made
 as publishers appear). The task counts its messages and returns
