@@ -300,7 +300,7 @@ def _supervise(
         and oom_after is not None
         and oom_after > oom_before
     )
-    oom = not child.stopped and (said_out_of_memory(tail) or killed_by_kernel)
+    oom = code != 0 and not child.stopped and (said_out_of_memory(tail) or killed_by_kernel)
     return {"code": code, "oom": oom, "stopped": child.stopped, "pid": process.pid}
 
 
