@@ -3,8 +3,10 @@
 
 Conformance, a DAG with a failure and its dependents, aborts of a running command and callable
 (nothing left running), a timeout, an out-of-memory child, a worker SIGKILLed from outside
-mid-container, and the seed's Complex Pipeline giving the same results as ``inprocess``.
-asyncio only: distributed's asynchronous Client does not run under trio.
+mid-container, an engine SIGKILLed mid-container, the seed's Complex Pipeline giving the same
+results as ``inprocess``, and ``examples/dask_cluster.py``. asyncio only: distributed's
+asynchronous Client does not run under trio (the async tests' trio variants are skipped, and
+the adapter's refusal under trio is tested).
 """
 
 from __future__ import annotations
