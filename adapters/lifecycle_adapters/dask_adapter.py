@@ -83,6 +83,7 @@ __all__ = ["SCHEDULER_ENV", "DaskAdapter"]
 SCHEDULER_ENV: Final = "LIFECYCLE_DASK_SCHEDULER"
 """The environment variable naming the scheduler when no ``address`` is given."""
 
+_SCATTER_ABOVE: Final = 256 * 1024  # bytes of a pickled call sent apart from its task
 _LATE_LINES: Final = 5.0  # seconds to wait for messages still on their way after the task ended
 
 
@@ -227,12 +228,16 @@ class DaskAdapter(Adapter):
         command = None if spec.command is None else list(spec.command)
         inbox = self._inboxes[key] = _Inbox()
         where = _Where()
+        scattered: distributed.Future[bytes] | None = None
+        if payload is not None and len(payload) > _SCATTER_ABOVE:
+            # big inputs (upstream results) go to a worker directly, not inside the graph
+            scattered = await client.scatter(payload, hash=False)
         future = client.submit(
             run_container,
             key,
             topic=self.topic,
             command=command,
-            payload=payload,
+            payload=payload if scattered is None else scattered,
             env=env,
             memory_limit=spec.memory_limit,
             grace=self.grace,
@@ -253,6 +258,8 @@ class DaskAdapter(Adapter):
         finally:
             self._inboxes.pop(key, None)
             future.release()
+            if scattered is not None:
+                scattered.release()
             self._forget_claim(client, key)
 
     def _forget_claim(self, client: distributed.Client, key: str) -> None:

@@ -159,6 +159,7 @@ async def test_dag_with_a_failure_and_its_dependents(
                 Container(
                     "says_oom", command=py("import sys; print('out of memory', file=sys.stderr)")
                 ),
+                Container("big", call=len, args=(b"x" * 3_000_000,)),  # sent by scatter
             ],
         )
         view = await engine.wait(run.id)
@@ -172,9 +173,11 @@ async def test_dag_with_a_failure_and_its_dependents(
         "last": ("Stopped", "upstream_failed"),
         "shell": ("Failed", "exited with code 4"),
         "says_oom": ("Completed", None),  # exit code 0: its words are no evidence
+        "big": ("Completed", None),
     }
     assert await lifecycle.load_result(runs, run.id, "a") == 42
     assert await lifecycle.load_result(runs, run.id, "b") == 84
+    assert await lifecycle.load_result(runs, run.id, "big") == 3_000_000
     b = await history(runs, run.id, "b")
     assert texts(b, "stdout") == ["doubling 42"]
     worker, _ = started_on(b)
