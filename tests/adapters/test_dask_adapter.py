@@ -186,8 +186,11 @@ async def test_dag_with_a_failure_and_its_dependents(
 
 
 async def test_abort_stops_a_running_command_and_callable(
-    address: str, runs: lifecycle.AsyncRuns
+    address: str, runs: lifecycle.AsyncRuns, tmp_path: Path
 ) -> None:
+    """Both workers' single threads busy, a third container waits in Dask's queue: the abort
+    stops the two children and the third never starts."""
+    marker = tmp_path / "queued-ran"
     async with (
         DaskAdapter(address, grace=1.0) as adapter,
         Engine(runs, adapter=adapter) as engine,
@@ -199,12 +202,16 @@ async def test_abort_stops_a_running_command_and_callable(
                     "cmd", command=py("import time; print('up', flush=True); time.sleep(3600)")
                 ),
                 Container("call", call=sleepy),
+                Container("queued", command=py(f"open({str(marker)!r}, 'w').write('ran')")),
             ],
         )
         await wait_for_line(runs, run.id, "up", count=2)  # both children run and print
         view = await engine.abort(run.id)
         view = await engine.wait(run.id)
     assert view.state == "Stopped"
+    queued = await history(runs, run.id, "queued")
+    assert not any(isinstance(f, ev.ExecutionStarted) for f in queued), queued
+    assert view.containers["queued"].state == "Stopped"
     for name in ("cmd", "call"):
         facts = await history(runs, run.id, name)
         assert [type(f).__name__ for f in facts if not isinstance(f, ev.LogRecorded)][-3:] == [
@@ -214,6 +221,7 @@ async def test_abort_stops_a_running_command_and_callable(
         ]
         _, pid = started_on(facts)
         assert gone(pid), f"{name}: its child {pid} still runs"
+    assert not marker.exists(), "the queued container ran"
 
 
 async def test_timeout(address: str, runs: lifecycle.AsyncRuns) -> None:
