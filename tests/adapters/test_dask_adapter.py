@@ -288,6 +288,44 @@ async def test_a_worker_killed_mid_container_is_worker_lost(
     await anyio.to_thread.run_sync(lambda: client.wait_for_workers(2, timeout=60))
 
 
+async def test_a_retry_by_dask_never_runs_a_container_twice(
+    address: str, runs: lifecycle.AsyncRuns
+) -> None:
+    """On a cluster that retries tasks whose worker died (``allowed-failures`` 3, Dask's
+    default: any cluster the adapter did not start), the retry finds the container claimed and
+    starts nothing: ``worker_lost``, one start only."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
+        retrying = await distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            asynchronous=True,
+            dashboard_address=":0",
+        )
+    try:
+        async with (
+            DaskAdapter(retrying.scheduler_address) as adapter,
+            Engine(runs, adapter=adapter) as engine,
+        ):
+            sleeper = py("import time; print('up', flush=True); time.sleep(3600)")
+            run = await engine.submit("domino", containers=[Container("once", command=sleeper)])
+            await wait_for_line(runs, run.id, "up")
+            worker, child = started_on(await history(runs, run.id, "once"))
+            assert adapter.client is not None
+            pids = await adapter.client.run(os.getpid)
+            os.kill(pids[worker], signal.SIGKILL)
+            view = await engine.wait(run.id)
+    finally:
+        await retrying.close()
+    facts = await history(runs, run.id, "once")
+    assert view.containers["once"].state == "Error"
+    assert facts[-1] == ev.InfrastructureFailed(reason="worker_lost")
+    starts = [t for t in texts(facts, "system") if STARTED.fullmatch(t)]
+    assert len(starts) == 1, starts
+    assert any("Dask retried it on" in t and worker in t for t in texts(facts, "system"))
+    assert gone(child)
+
+
 def _load_example(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.syspath_prepend(str(EXAMPLES))
     module = importlib.import_module(name)
