@@ -121,7 +121,6 @@ class _Where:
 
     worker: str | None = None
     pid: int | None = None
-    started: bool = False
 
 
 class DaskAdapter(Adapter):
@@ -307,7 +306,7 @@ class DaskAdapter(Adapter):
         while inbox.messages:
             message = inbox.messages.popleft()
             if message["kind"] == "started":
-                where.worker, where.pid, where.started = message["worker"], message["pid"], True
+                where.worker, where.pid = message["worker"], message["pid"]
                 await report(ev.ExecutionStarted())
                 text = f"running on Dask worker {where.worker}, pid {where.pid}"
                 await report(ev.LogRecorded(level="info", stream="system", text=text))
