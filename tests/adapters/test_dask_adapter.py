@@ -143,6 +143,42 @@ async def test_conforms(address: str) -> None:
     await check_adapter(lambda: DaskAdapter(address, grace=2.0), grace=5.0)
 
 
+LINES = (
+    "import sys\n"
+    "out = sys.stdout.buffer\n"
+    "out.write(b'a' * 2500 + b'\\n')\n"  # longer than max_line: split
+    "out.write(b'bad \\xff\\xfe utf-8\\r\\n')\n"  # replaced; the CR dropped
+    "out.write('\u00e9' .encode() * 700 + b'\\n')\n"  # split at character boundaries
+    "out.write(b'no newline at the end')\n"
+    "sys.stderr.write('\x1b[31mred\x1b[0m\\n')\n"
+)
+
+
+async def test_lines_are_the_subprocess_adapters(address: str) -> None:
+    """The same command's output, through this adapter and the ``subprocess`` adapter: the
+    same lines on the same streams (caps, splitting, decoding are ``_lines``' in both)."""
+    from lifecycle_adapters.local_process import SubprocessAdapter
+
+    from lifecycle._engine import ContainerSpec
+
+    spec = ContainerSpec(run_id=1, name="lines", command=tuple(py(LINES)))
+    got = {}
+    for adapter in (DaskAdapter(address, max_line=1000), SubprocessAdapter(max_line=1000)):
+        facts: list[ev.Fact] = []
+
+        async def report(fact: ev.Fact, facts: list[ev.Fact] = facts) -> None:
+            facts.append(fact)
+
+        async with adapter:
+            finished = await adapter.execute(spec, report)
+        assert isinstance(finished.fact, ev.ExecutionSucceeded)
+        got[adapter.name] = (texts(facts, "stdout"), texts(facts, "stderr"))
+    assert got["dask"] == got["subprocess"]
+    stdout = got["dask"][0]
+    assert [len(line) for line in stdout[:3]] == [1000, 1000, 500]
+    assert "bad \ufffd\ufffd utf-8" in stdout
+
+
 async def test_dag_with_a_failure_and_its_dependents(
     cluster: tuple[str, Any], address: str, runs: lifecycle.AsyncRuns
 ) -> None:
