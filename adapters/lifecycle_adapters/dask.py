@@ -39,6 +39,9 @@ raised in plugin hooks, so the writer never raises into Dask: every lifecycle er
 ``LocalCluster`` (the scheduler in this process) the scheduler gets *this* object back, so
 ``flush()`` and ``errors`` work directly. On a remote scheduler a copy opens the store by its URL
 there; reach it with ``client.run_on_scheduler``.
+
+The other direction — the engine running its containers *on* a Dask cluster — is the ``dask``
+adapter, :class:`~lifecycle_adapters.dask_adapter.DaskAdapter`, re-exported here.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from lifecycle import LifecycleError, Runs
 from lifecycle import events as ev
 
-__all__ = ["LifecyclePlugin"]
+from .dask_adapter import DaskAdapter
+
+__all__ = ["DaskAdapter", "LifecyclePlugin"]
 
 _log = logging.getLogger("lifecycle.dask")
 

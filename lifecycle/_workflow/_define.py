@@ -86,7 +86,8 @@ class WorkflowFunction:
         """Run the workflow on this machine (``local_run=True``) and wait for it to end.
 
         ``store``: where the run is recorded (default: ``LIFECYCLE_STORE`` or the default path);
-        ``adapter``: ``"inprocess"`` (default), ``"subprocess"`` or an adapter object;
+        ``adapter``: ``"inprocess"`` (default), ``"subprocess"``, ``"dask"`` (a Dask cluster:
+        ``LIFECYCLE_DASK_SCHEDULER``, else a ``LocalCluster`` for the run) or an adapter object;
         ``max_parallel``: how many tasks run at once (default: the engine's); ``progress``:
         ``False`` silences the progress display, ``True``/``None`` shows it on stdout (a
         :class:`Progress` object shows it where and how that says).

@@ -372,7 +372,7 @@ async def test_cached_from_a_failed_container_is_refused(runs: lifecycle.AsyncRu
 
 def test_unknown_adapter_lists_the_installed_ones() -> None:
     runs = lifecycle.AsyncRuns("memory://")
-    with pytest.raises(lifecycle.LifecycleError, match="installed: inprocess, subprocess"):
+    with pytest.raises(lifecycle.LifecycleError, match="installed: dask, inprocess, subprocess"):
         Engine(runs, adapter="nope")
 
 
