@@ -1,0 +1,38 @@
+"""The results explorer in Jupyter, for ``%load_ext lifecycle`` and ``%lifecycle_runs``
+(``pip install 'lifecycle[notebook]'``).
+
+:class:`Explorer` is the explorer as plain Python — what the widget shows and does, for scripts
+and tests; :class:`ExplorerWidget` is its ipywidgets view; :func:`environments` lists the stores
+``--env`` can name (``LIFECYCLE_STORE_<NAME>``). Importing this module imports IPython and
+ipywidgets.
+"""
+
+from __future__ import annotations
+
+from ._notebook import (
+    ConfirmationRequired as ConfirmationRequired,
+)
+from ._notebook import (
+    Explorer as Explorer,
+)
+from ._notebook import (
+    ExplorerWidget as ExplorerWidget,
+)
+from ._notebook import (
+    Loaded as Loaded,
+)
+from ._notebook import (
+    environments as environments,
+)
+from ._notebook import (
+    load_ipython_extension as load_ipython_extension,
+)
+
+__all__ = [
+    "ConfirmationRequired",
+    "Explorer",
+    "ExplorerWidget",
+    "Loaded",
+    "environments",
+    "load_ipython_extension",
+]
