@@ -10,22 +10,12 @@ ipywidgets.
 from __future__ import annotations
 
 from ._notebook import (
-    ConfirmationRequired as ConfirmationRequired,
-)
-from ._notebook import (
-    Explorer as Explorer,
-)
-from ._notebook import (
-    ExplorerWidget as ExplorerWidget,
-)
-from ._notebook import (
-    Loaded as Loaded,
-)
-from ._notebook import (
-    environments as environments,
-)
-from ._notebook import (
-    load_ipython_extension as load_ipython_extension,
+    ConfirmationRequired,
+    Explorer,
+    ExplorerWidget,
+    Loaded,
+    environments,
+    load_ipython_extension,
 )
 
 __all__ = [

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lifecycle import _draw
+from lifecycle._cli._model import job_rows
 from lifecycle._dialects import dialect
 from lifecycle._errors import LifecycleError
 from lifecycle._workflow._history import OPERATION, Workflow
@@ -56,7 +57,8 @@ def outcome(state: str | None) -> str | None:
 
 
 def variable_name(run_id: int, task: str) -> str:
-    """A Python identifier for the result of ``task`` of run ``run_id``: ``result_29_fetch_data``."""
+    """A Python identifier for the result of ``task`` of run ``run_id``:
+    ``result_29_fetch_data``."""
     return f"result_{run_id}_" + re.sub(r"\W", "_", task)
 
 
@@ -124,8 +126,6 @@ class Explorer:
     def workflows(self) -> list[str]:
         """The names of the workflows in the store (the CLI's ``job ls``, workflows only)."""
         if self._workflows is None:
-            from lifecycle._cli._model import job_rows
-
             rows = call_blocking(self.store, job_rows)
             self._workflows = [
                 r.name

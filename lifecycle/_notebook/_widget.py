@@ -66,8 +66,9 @@ class ExplorerWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.message = w.HTML()
         self.strip = w.HTML()
-        self.table = w.GridBox(layout=w.Layout(grid_template_columns="repeat(8, max-content)",
-                                               grid_gap="2px 14px"))
+        self.table = w.GridBox(
+            layout=w.Layout(grid_template_columns="repeat(8, max-content)", grid_gap="2px 14px")
+        )
         self.prev_button = w.Button(description="Prev", icon="arrow-left")
         self.next_button = w.Button(description="Next", icon="arrow-right")
         self.page_label = w.HTML()
