@@ -76,4 +76,6 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
         return runs_magic(ipython, line)
 
     lifecycle_runs.__doc__ = __doc__
-    ipython.register_magic_function(lifecycle_runs, "line", "lifecycle_runs")
+    # IPython's own hints type this method through a decorator that loses its signature (IPython
+    # itself ignores the same error where it calls it)
+    ipython.register_magic_function(lifecycle_runs, "line", "lifecycle_runs")  # type: ignore[arg-type]

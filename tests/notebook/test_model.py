@@ -129,14 +129,17 @@ def test_an_active_run_is_refreshed(store: str) -> None:
     with Runs(store) as runs:
         active = runs.create("datatailr", operation="workflow", name="sales", containers=["x"])
         explorer = Explorer("sales", store=store)
-        assert explorer.active
+        seen = [explorer.active]
         assert explorer.runs[0]["run_id"] == active.id
-        explorer.select_run(active.id)
+        selected = explorer.select_run(active.id)
         runs.abort(active.id)
-    assert explorer.active  # what it shows is what it last fetched
+    seen.append(explorer.active)  # what it shows is what it last fetched
     explorer.refresh()
-    assert not explorer.active
-    assert explorer.runs[0]["state"] == explorer.selected["state"] == "Stopped"  # type: ignore[index]
+    seen.append(explorer.active)
+    assert seen == [True, True, False]
+    assert selected["state"] != "Stopped"
+    assert explorer.selected is not None
+    assert explorer.runs[0]["state"] == explorer.selected["state"] == "Stopped"
 
 
 def test_environments_select_stores(store: str, tmp_path: Any) -> None:

@@ -41,10 +41,12 @@ def test_an_active_run_refreshes_while_the_widget_is_open(store: str) -> None:
     with Runs(store) as runs:
         active = runs.create("datatailr", operation="workflow", name="sales", containers=["x"])
         widget = ExplorerWidget(Explorer("sales", store=store), refresh_interval=0.01)
-        assert widget.poller is not None and widget.poller.running
+        poller = widget.poller
+        assert poller is not None
+        running = [poller.running]
         badge = widget.table.children[9]  # the first row's state
         assert "Stopped" not in badge.value
-        assert widget.explorer.active
+        active_before = widget.explorer.active
         stopped = threading.Event()
 
         def seen(_change: dict[str, Any]) -> None:
@@ -54,9 +56,10 @@ def test_an_active_run_refreshes_while_the_widget_is_open(store: str) -> None:
         widget.table.observe(seen, names="children")
         runs.abort(active.id)
         assert stopped.wait(10), "the widget did not refresh the active run"
-    assert not widget.explorer.active  # nothing left to refresh
+    assert (active_before, widget.explorer.active) == (True, False)  # nothing left to refresh
     widget.close()
-    assert not widget.poller.running
+    running.append(poller.running)
+    assert running == [True, False]
 
 
 def test_an_idle_widget_fetches_nothing(store: str) -> None:
