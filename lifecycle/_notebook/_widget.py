@@ -264,7 +264,10 @@ class ExplorerWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 self._error(exc)
                 return
         self._show_pickle(None)
-        self._say(f"loaded into {loaded.name} (a {type(loaded.value).__name__}); see the next cell")
+        self._say(
+            f"loaded into {loaded.name} ({type(loaded.value).__name__}); the next cell reads it:"
+            f" {loaded.code.splitlines()[-1]}"
+        )
 
     def _show_pickle(self, warning: str | None) -> None:
         self.pickle_warning.value = (
@@ -357,4 +360,4 @@ class ExplorerWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         shown = repr(value)
         if len(shown) > _PREVIEW:
             shown = shown[:_PREVIEW] + "…"
-        return f"{state} returned a {escape(type(value).__name__)}: <code>{escape(shown)}</code>"
+        return f"{state} returned {escape(type(value).__name__)}: <code>{escape(shown)}</code>"

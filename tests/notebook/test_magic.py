@@ -110,7 +110,7 @@ def test_filters_details_logs_and_load(shell: InteractiveShell) -> None:
         assert "summing 3 values" in widget.log_view.value
         widget.stream.value = "stderr"
         assert "a warning on stderr" in widget.log_view.value
-        assert "returned a int: <code>450</code>" in widget.preview.value
+        assert "returned int: <code>450</code>" in widget.preview.value
 
         widget.load_button.click()
         assert shell.user_ns["result_1_calculate_total"] == 450
