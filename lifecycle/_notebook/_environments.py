@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from lifecycle._workflow._errors import WorkflowError
 from lifecycle._workflow._store import ENV_VAR, default_store_url, store_url
 
-__all__ = ["DEFAULT", "PREFIX", "environment_url", "environments"]
+__all__ = ["DEFAULT", "PREFIX", "environment_url", "environments", "unknown_environment"]
 
 DEFAULT = "default"
 """The environment of ``LIFECYCLE_STORE`` (or the default path)."""
@@ -47,8 +47,13 @@ def environment_url(name: str, environ: Mapping[str, str] | None = None) -> str:
     known = environments(environ)
     url = known.get(name.lower())
     if url is None:
-        raise WorkflowError(
-            f"no environment {name!r}: set {PREFIX}{name.upper()} to its store's URL or path "
-            f"(environments now: {', '.join(known)})"
-        )
+        raise unknown_environment(name, known)
     return url
+
+
+def unknown_environment(name: str, known: Mapping[str, str]) -> WorkflowError:
+    """The error for environment ``name`` missing from ``known``: it names the variable to set."""
+    return WorkflowError(
+        f"no environment {name!r}: set {PREFIX}{name.upper()} to its store's URL or path "
+        f"(environments now: {', '.join(known)})"
+    )

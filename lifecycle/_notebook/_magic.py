@@ -22,6 +22,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+from lifecycle._errors import LifecycleError
+
 from ._model import Explorer
 from ._widget import ExplorerWidget
 
@@ -64,7 +66,7 @@ def runs_magic(shell: InteractiveShell, line: str) -> ExplorerWidget:
             set_next_input=lambda code: shell.set_next_input(code, replace=False),
             page_size=args.page_size,
         )
-    except ValueError as exc:
+    except (ValueError, LifecycleError) as exc:  # an unknown workflow or environment, a bad URL
         raise UsageError(str(exc)) from exc
     return ExplorerWidget(explorer)
 

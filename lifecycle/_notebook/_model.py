@@ -27,7 +27,7 @@ from lifecycle._errors import LifecycleError
 from lifecycle._workflow._history import OPERATION, Workflow
 from lifecycle._workflow._store import call_blocking, store_url
 
-from ._environments import DEFAULT, environment_url, environments
+from ._environments import DEFAULT, environments, unknown_environment
 
 __all__ = ["ConfirmationRequired", "Explorer", "Loaded", "outcome"]
 
@@ -112,10 +112,10 @@ class Explorer:
 
     def select_environment(self, name: str) -> None:
         """Show environment ``name``; the workflow stays selected if the store has it. Raises
-        ``ValueError`` for an environment not configured."""
+        ``ValueError`` (naming the variable to set) for an environment not configured."""
         key = name.lower()
         if key not in self.environments:
-            environment_url(key)  # raises, naming the variable to set
+            raise unknown_environment(name, self.environments)
         self.environment = key
         self._workflows = None
         keep = self.workflow

@@ -84,6 +84,8 @@ def test_name_store_and_env(
         shell.run_line_magic("lifecycle_runs", "--env qa")
     with pytest.raises(UsageError, match="unexpected arguments"):
         shell.run_line_magic("lifecycle_runs", "sales extra")
+    with pytest.raises(UsageError, match=r"sqlite:/x\.db"):
+        shell.run_line_magic("lifecycle_runs", "sales --store sqlite:/x.db")
     with pytest.raises(UsageError, match="no workflow named 'nope'"):
         shell.run_line_magic("lifecycle_runs", "nope")
 
