@@ -27,7 +27,7 @@ def test_the_poller_ticks_until_stopped() -> None:
 
     poller = Poller(tick, interval=0.001, on_error=errors.append)
     poller.start()
-    assert third.wait(10), "the poller stopped ticking"
+    assert third.wait(30), "the poller stopped ticking"
     poller.stop()
     assert not poller.running
     assert [str(e) for e in errors] == ["the store is busy"]  # and it went on
@@ -55,7 +55,7 @@ def test_an_active_run_refreshes_while_the_widget_is_open(store: str) -> None:
 
         widget.table.observe(seen, names="children")
         runs.abort(active.id)
-        assert stopped.wait(10), "the widget did not refresh the active run"
+        assert stopped.wait(30), "the widget did not refresh the active run"
     assert (active_before, widget.explorer.active) == (True, False)  # nothing left to refresh
     widget.close()
     running.append(poller.running)
