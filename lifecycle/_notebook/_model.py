@@ -288,10 +288,14 @@ class Explorer:
             self.set_next_input(code)
         return Loaded(name, value, code)
 
-    def rerun(self, run_id: int, version: int | None = None, full: bool = False) -> dict[str, Any]:
+    def rerun(
+        self, run_id: int, version: int | None = None, full: bool = False, *, refresh: bool = True
+    ) -> dict[str, Any]:
         """Rerun run ``run_id`` with ``Workflow.rerun`` (``version``: insist on that version of
-        the code; ``full``: run every task again), wait for it, refresh, and return the new run
-        as ``runs()`` lists it."""
+        the code; ``full``: run every task again), wait for it, and return the new run as
+        ``runs()`` lists it. ``refresh``: fetch the runs again afterwards (the widget does that
+        itself: it reruns in a background thread and keeps the explorer's state to one thread)."""
         entry = self._workflow().rerun(run_id, full=full, version=version, progress=False)
-        self.refresh()
+        if refresh:
+            self.refresh()
         return entry

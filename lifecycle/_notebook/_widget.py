@@ -160,11 +160,21 @@ class ExplorerWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             try:
                 said = action()
             except Exception as exc:
-                self.render()
+                self._redraw()
                 self._error(exc)
                 return
+            if self._redraw():
+                self._say(said if isinstance(said, str) else "")
+
+    def _redraw(self) -> bool:
+        """``render``; an error (e.g. the store went away) is shown in the widget rather than
+        raised into the kernel's log, and ``False`` returned."""
+        try:
             self.render()
-            self._say(said if isinstance(said, str) else "")
+        except Exception as exc:
+            self._error(exc)
+            return False
+        return True
 
     def tick(self) -> None:
         """One background refresh: fetch again only while a run shown is active."""
@@ -205,8 +215,12 @@ class ExplorerWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def select_run(self, run_id: int) -> None:
         """Show run ``run_id``: its graph, tasks, logs and results (the row's Details)."""
-        self.task = None
-        self._do(lambda: self.explorer.select_run(run_id))
+
+        def select() -> None:
+            self.explorer.select_run(run_id)
+            self.task = None  # its first task (only once the run is there)
+
+        self._do(select)
 
     def open_rerun(self, run_id: int) -> None:
         """Open the rerun popup for run ``run_id`` (the row's Rerun)."""
@@ -239,13 +253,20 @@ class ExplorerWidget(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._say(f"rerunning run {run_id}" + (" (full)" if full else "") + "…")
 
         def rerun() -> None:
-            self._do(lambda: self._report(self.explorer.rerun(run_id, version=version, full=full)))
+            # unlocked while the tasks run, so the widget keeps answering; then one redraw
+            try:
+                entry = self.explorer.rerun(run_id, version=version, full=full, refresh=False)
+            except Exception as exc:
+                self._error(exc)
+                return
+            self._do(lambda: self._report(entry))
 
         self.pending = threading.Thread(target=rerun, name="lifecycle-explorer-rerun", daemon=True)
         self.pending.start()
 
     def _report(self, entry: dict[str, Any]) -> str:
         self.task = None
+        self.explorer.refresh()
         self.explorer.select_run(entry["run_id"])
         return f"run {entry['run_id']} (rerun of {entry['original_run_id']}): {entry['state']}"
 

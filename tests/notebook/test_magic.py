@@ -114,6 +114,11 @@ def test_filters_details_logs_and_load(shell: InteractiveShell) -> None:
         assert "a warning on stderr" in widget.log_view.value
         assert "returned int: <code>450</code>" in widget.preview.value
 
+        widget.select_run(99)  # an error is shown in the widget, not raised into the kernel
+        assert "UnknownRun" in widget.message.value
+        assert widget.explorer.selected is not None
+        assert widget.explorer.selected["run_id"] == 1  # still shown
+
         widget.load_button.click()
         assert shell.user_ns["result_1_calculate_total"] == 450
         assert shell.rl_next_input is not None
@@ -169,5 +174,14 @@ def test_rerun_through_the_popup(shell: InteractiveShell, store: str) -> None:
         assert widget.explorer.selected is not None
         assert widget.explorer.selected["run_id"] == new["run_id"]
         assert f"run {new['run_id']} (rerun of 1): Completed" in widget.message.value
+
+        _button(widget, 2, "Rerun").click()
+        widget.version.value = "7"  # not the code loaded here: the SDK refuses, the widget says
+        widget.confirm_rerun.click()
+        failed = _pending(widget)
+        assert failed is not None and failed is not started
+        failed.join()
+        assert "version=7 is not the code loaded" in widget.message.value
+        assert len(Workflow("sales", store=store).runs(refresh=True)) == 3
     finally:
         widget.close()
