@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import keyword
+import os
 import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ class Explorer:
         workflow: str | None = None,
         *,
         environment: str | None = None,
-        store: str | None = None,
+        store: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         namespace: MutableMapping[str, Any] | None = None,
         set_next_input: Callable[[str], None] | None = None,
