@@ -189,6 +189,14 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext lifecycle``: register ``%lifecycle_runs`` (needs ``lifecycle[notebook]``).
+    The notebook package is imported only here, so ``import lifecycle`` stays cheap."""
+    from ._notebook import load_ipython_extension as load  # noqa: PLC0415
+
+    load(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 

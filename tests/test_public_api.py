@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-PUBLIC = ["lifecycle", "lifecycle.events", "lifecycle.testing"]
+PUBLIC = ["lifecycle", "lifecycle.events", "lifecycle.notebook", "lifecycle.testing"]
 
 
 @pytest.mark.parametrize("module", PUBLIC)

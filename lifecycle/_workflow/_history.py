@@ -134,7 +134,8 @@ class AsyncWorkflow:
         return view
 
     async def run_details(self, run_id: int) -> dict[str, Any]:
-        """The run and every task of it: id, name, state, times, reason, cached_from."""
+        """The run and every task of it: id, name, state, times, reason, cached_from,
+        has_result and result_codec (``msgpack``, or ``pickle``: loading it runs code)."""
         view = await self.view(run_id)
         tasks = []
         for record in _tasks_of(view):
@@ -148,6 +149,7 @@ class AsyncWorkflow:
                     "reason": c.reason if c else None,
                     "cached_from": c.cached_from if c else None,
                     "has_result": bool(c and c.result),
+                    "result_codec": c.result.codec if c and c.result else None,
                 }
             )
         return {**run_entry(view), "name": self.name, "tasks": tasks}
@@ -307,7 +309,9 @@ class Workflow:
 
     def run_details(self, run_id: int) -> dict[str, Any]:
         """``{"run_id", "state", ..., "tasks": [{"id", "name", "state", "start_time",
-        "end_time", "reason", "cached_from", "function", "depends_on", ...}]}``."""
+        "end_time", "reason", "cached_from", "function", "depends_on", "has_result",
+        "result_codec", ...}]}``. ``result_codec`` is ``"pickle"`` for a result that only
+        unpickling gives back: loading it runs code from the store, so trust the store first."""
         return self._call(lambda w: w.run_details(run_id))
 
     def logs(

@@ -77,6 +77,12 @@ def test_run_details(store: MemoryStore) -> None:
     assert by_name["calculate_total"]["depends_on"] == ["fetch_data"]
     assert by_name["fetch_data"]["start_time"] <= by_name["fetch_data"]["end_time"]
     assert all(t["id"].startswith(t["name"] + "@") for t in details["tasks"])
+    # fetch_data returned a dict (msgpack), explode raised (nothing stored)
+    assert (by_name["fetch_data"]["has_result"], by_name["fetch_data"]["result_codec"]) == (
+        True,
+        "msgpack",
+    )
+    assert (by_name["explode"]["has_result"], by_name["explode"]["result_codec"]) == (False, None)
     with pytest.raises(UnknownRun):
         Workflow(name="daily_sales_report", store=store).run_details(view.run_id)
 

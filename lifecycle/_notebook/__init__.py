@@ -1,0 +1,23 @@
+"""The results explorer in Jupyter (``lifecycle[notebook]``): ``%lifecycle_runs``.
+
+The one room of the tree that imports IPython and ipywidgets (the ``notebook`` extra). Modules:
+``_environments`` (``--env`` names → stores), ``_model`` (``Explorer``: the explorer as plain
+Python, over the workflow SDK), ``_refresh`` (the background refresh), ``_widget`` (the
+ipywidgets view), ``_magic`` (the line magic and ``load_ipython_extension``).
+"""
+
+from __future__ import annotations
+
+from ._environments import environments
+from ._magic import load_ipython_extension
+from ._model import ConfirmationRequired, Explorer, Loaded
+from ._widget import ExplorerWidget
+
+__all__ = [
+    "ConfirmationRequired",
+    "Explorer",
+    "ExplorerWidget",
+    "Loaded",
+    "environments",
+    "load_ipython_extension",
+]
