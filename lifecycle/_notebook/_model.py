@@ -25,10 +25,9 @@ from lifecycle import _draw
 from lifecycle._cli._model import job_rows
 from lifecycle._dialects import dialect
 from lifecycle._errors import LifecycleError
+from lifecycle._workflow._environments import DEFAULT, environments, unknown_environment
 from lifecycle._workflow._history import OPERATION, Workflow
 from lifecycle._workflow._store import call_blocking, store_url
-
-from ._environments import DEFAULT, environments, unknown_environment
 
 __all__ = ["ConfirmationRequired", "Explorer", "Loaded", "outcome"]
 

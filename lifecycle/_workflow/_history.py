@@ -52,9 +52,9 @@ def note_write(name: str) -> None:
 
 
 class Environment(enum.Enum):
-    """Datatailr's environments. Accepted for compatibility with the seed's code: a local store
-    holds one history, whatever the environment (point ``LIFECYCLE_STORE`` elsewhere to keep
-    them apart)."""
+    """Datatailr's environments. ``Workflow(name, Environment.PROD)`` reads the store named by
+    ``LIFECYCLE_STORE_PROD`` when that is set (as ``%lifecycle_runs --env prod`` does), else
+    the default store: one local history, whatever the environment."""
 
     DEV = "dev"
     PRE = "pre"
@@ -248,8 +248,9 @@ class Workflow:
 
     ``store`` is where runs are kept (default: ``LIFECYCLE_STORE`` or the default path; see
     :func:`default_store_url`). With ``get_existing=True`` the workflow must already be in the
-    store (it has run, or was deployed), else ``ValueError``. ``environment`` is accepted for
-    compatibility and not used.
+    store (it has run, or was deployed), else ``ValueError``. ``environment`` (without
+    ``store``) picks the store of ``LIFECYCLE_STORE_<ENVIRONMENT>`` when that variable is set
+    (see :class:`Environment`).
     """
 
     def __init__(
@@ -262,6 +263,11 @@ class Workflow:
     ) -> None:
         self.name = name
         self.environment = environment
+        if store is None and environment is not None:
+            from ._environments import environments  # noqa: PLC0415
+
+            wanted = environment.value if isinstance(environment, Environment) else environment
+            store = environments().get(str(wanted).lower())
         self.store = store
         self._runs: list[dict[str, Any]] | None = None
         self._runs_at = -1  # _WRITES[name] when _runs was fetched
