@@ -36,6 +36,7 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
         "scheduler",
         "Fire deployed jobs at their due times (runs until stopped).",
     ),
+    "ui": ("._ui", "ui", "Serve the dashboard: jobs, runs, DAGs and live logs."),
     "rerun": ("._actions", "rerun", "Start a new run from an ended one."),
     "abort": ("._actions", "abort", "Stop a run and its active tasks."),
     "export": ("._replay", "export", "The event log as JSON Lines."),
