@@ -262,8 +262,8 @@ def heatmap_counts(
 def heatmap_svg(
     counts: Sequence[Sequence[int]], now: _dt.datetime, tz: _dt.tzinfo = _dt.UTC
 ) -> str:
-    """The 7 × 24 grid of ``heatmap_counts`` as SVG: darker is more runs; each cell's tooltip
-    says its day, hour and count."""
+    """The 7 × 24 grid of ``heatmap_counts`` as SVG: darker is more runs; each cell with runs
+    has a tooltip with its day, hour and count (empty cells have none: the grid stays small)."""
     cell, gap, left, top = 9, 1, 30, 10
     today = now.astimezone(tz).date()
     most = max((max(row) for row in counts), default=0) or 1
@@ -282,12 +282,15 @@ def heatmap_svg(
         for h, n in enumerate(row):
             total += n
             shade = 0.08 if n == 0 else 0.25 + 0.75 * n / most
-            tip = f"{day.isoformat()} {h:02d}:00–{h:02d}:59: {n} run{'s' if n != 1 else ''}"
-            body.append(
+            rect = (
                 f'<rect x="{left + h * (cell + gap)}" y="{y}" width="{cell}" height="{cell}" '
-                f'fill="#1565c0" fill-opacity="{shade:.2f}" data-count="{n}">'
-                f"<title>{escape(tip)}</title></rect>"
+                f'fill="#1565c0" fill-opacity="{shade:.2f}"'
             )
+            if n == 0:  # most cells: kept small, a page shows one grid per job
+                body.append(rect + "/>")
+                continue
+            tip = f"{day.isoformat()} {h:02d}:00–{h:02d}:59: {n} run{'s' if n != 1 else ''}"
+            body.append(f'{rect} data-count="{n}"><title>{escape(tip)}</title></rect>')
     width = left + 24 * (cell + gap)
     height = top + len(counts) * (cell + gap)
     return _svg(width, height, body, f"{total} run starts in the last 7 days", "heatmap")
