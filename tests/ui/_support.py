@@ -14,9 +14,7 @@ from lifecycle._workflow import task, workflow
 
 __all__ = ["FLAKY", "HOSTILE", "Made", "populate", "populate_url"]
 
-HOSTILE: Final = (
-    "<script>document.title='pwned'</script> <b>bold</b> \x1b[31mred\x1b[0m [bold red]rich[/bold red]"
-)
+HOSTILE: Final = "<script>document.title='pwned'</script> <b>bold</b> \x1b[31mred\x1b[0m [bold red]rich[/bold red]"
 """A log line that must show as these characters, never run, style or colour anything."""
 
 FLAKY: Final = {"fail": True}
@@ -75,7 +73,8 @@ async def populate(runs: AsyncRuns) -> Made:
     for name, outcome in (("orders", ev.ExecutionSucceeded()), ("customers", None)):
         await runs.record(warned.id, ev.ExecutionStarted(), container=name)
         await runs.record(
-            warned.id, ev.LogRecorded(level="info", stream="stdout", text=f"{name} rows: 12"),
+            warned.id,
+            ev.LogRecorded(level="info", stream="stdout", text=f"{name} rows: 12"),
             container=name,
         )
         await runs.record(
