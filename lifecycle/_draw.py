@@ -36,6 +36,7 @@ __all__ = [
     "heatmap_svg",
     "layers",
     "strip_svg",
+    "visible",
 ]
 
 COLOURS: Final[dict[str | None, str]] = {
@@ -56,10 +57,16 @@ def _visible(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def visible(text: object) -> str:
+    """``text`` with its control characters (ESC, BEL, bidi overrides, …) shown as their
+    escapes (``\\x1b``); tabs and newlines kept. For text a page inserts as text (no markup)."""
+    return _UNSAFE.sub(_visible, str(text))
+
+
 def escape(text: object) -> str:
     """``text`` safe inside HTML or SVG text and attribute values: markup characters escaped,
-    control characters (ESC, BEL, bidi overrides, …) shown as their escapes."""
-    return html.escape(_UNSAFE.sub(_visible, str(text)), quote=True)
+    control characters shown as their escapes (see ``visible``)."""
+    return html.escape(visible(text), quote=True)
 
 
 def colour(outcome: str | None, *, pending: bool = False) -> str:

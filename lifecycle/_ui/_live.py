@@ -1,8 +1,9 @@
 """Live updates of a run page: server-sent events from ``AsyncRuns.follow``.
 
 ``GET /runs/{id}/events?after=P`` streams what the run records after position ``P`` (the last
-one the page was rendered with): ``log`` events (the task, level, stream and exact text, as JSON —
-the page inserts it as text, never as HTML), ``state`` events (the run's and its tasks' states,
+one the page was rendered with): ``log`` events (the task, level, stream and text as JSON, its control
+characters shown as escapes as on the rendered page — the page inserts it as text, never as
+HTML), ``state`` events (the run's and its tasks' states,
 after any fact that is not a log line), and one ``end`` event when the run is terminal, after
 which the stream closes (a terminal run's log is frozen). ``follow`` sees other processes'
 appends within its poll interval (half a second), so a new line shows within a second.
@@ -19,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from lifecycle import events as ev
+from lifecycle._draw import visible
 from lifecycle._views import RunView
 
 from ._app import Settings
@@ -72,7 +74,7 @@ async def events(request: Request) -> Response:
                         "at": record.recorded_at.isoformat(),
                         "level": fact.level,
                         "stream": fact.stream,
-                        "text": fact.text,
+                        "text": visible(fact.text),
                     },
                 )
             else:

@@ -14,7 +14,10 @@ from lifecycle._workflow import task, workflow
 
 __all__ = ["FLAKY", "HOSTILE", "Made", "populate", "populate_url"]
 
-HOSTILE: Final = "<script>document.title='pwned'</script> <b>bold</b> \x1b[31mred\x1b[0m [bold red]rich[/bold red]"
+HOSTILE: Final = (
+    "<script>document.title='pwned'</script> <b>bold</b> "
+    "\x1b[31mred\x1b[0m [bold red]rich[/bold red]"
+)
 """A log line that must show as these characters, never run, style or colour anything."""
 
 FLAKY: Final = {"fail": True}

@@ -33,7 +33,7 @@ def test_an_ended_run_streams_its_log_then_ends(
     got = _events(reader, f"/runs/{made.warned}/events")
     logs = [data for name, data in got if name == "log"]
     assert [(d["task"], d["text"]) for d in logs] == [
-        (None, HOSTILE),  # exact text: the page inserts it as text
+        (None, HOSTILE.replace("\x1b", "\\x1b")),  # inserted as text, ESC made visible
         ("orders", "orders rows: 12"),
         ("customers", "customers rows: 12"),
     ]
