@@ -1,10 +1,10 @@
 """Live updates of a run page: server-sent events from ``AsyncRuns.follow``.
 
 ``GET /runs/{id}/events?after=P`` streams what the run records after position ``P`` (the last
-one the page was rendered with): ``log`` events (the task, level, stream and text as JSON, its control
-characters shown as escapes as on the rendered page — the page inserts it as text, never as
-HTML), ``state`` events (the run's and its tasks' states,
-after any fact that is not a log line), and one ``end`` event when the run is terminal, after
+one the page was rendered with): ``log`` events (the task, level, stream and text as JSON, its
+control characters shown as escapes as on the rendered page — the page inserts it as text,
+never as HTML), ``state`` events (the run's and its tasks' states, after any fact that is not a log
+line), and one ``end`` event when the run is terminal, after
 which the stream closes (a terminal run's log is frozen). ``follow`` sees other processes'
 appends within its poll interval (half a second), so a new line shows within a second.
 """

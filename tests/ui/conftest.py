@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from anyio.from_thread import BlockingPortal
 from starlette.testclient import TestClient
 
 from lifecycle._ui import create_app
@@ -28,6 +29,12 @@ def fresh(tmp_path: Path) -> tuple[str, Made]:
     """The same histories in a store of the test's own, for tests that act."""
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     return url, populate_url(url)
+
+
+def portal(client: TestClient) -> BlockingPortal:
+    """The portal to the client's event loop (the app's): to await on it from a test."""
+    assert client.portal is not None, "use the client as a context manager"
+    return client.portal
 
 
 def signed_in(url: str, *, read_only: bool = False) -> TestClient:

@@ -14,7 +14,7 @@ from lifecycle._ui import csrf_of
 from lifecycle._views import RunView
 
 from ._support import FLAKY, Made
-from .conftest import TOKEN, signed_in
+from .conftest import TOKEN, portal, signed_in
 
 CSRF = csrf_of(TOKEN)
 
@@ -28,7 +28,7 @@ def _ended(client: TestClient, url: str, run_id: int) -> RunView:
                 pass
             return await runs.get(run_id)
 
-    return client.portal.call(follow)
+    return portal(client).call(follow)
 
 
 def _history(client: TestClient, url: str, run_id: int) -> list[ev.Recorded]:
@@ -36,7 +36,7 @@ def _history(client: TestClient, url: str, run_id: int) -> list[ev.Recorded]:
         async with AsyncRuns(url) as runs:
             return await runs.history(run_id)
 
-    return client.portal.call(read)
+    return portal(client).call(read)
 
 
 def _redirect(answer: object) -> int:
@@ -116,7 +116,7 @@ def _ended_or_active(client: TestClient, url: str, run_id: int) -> str:
         async with AsyncRuns(url) as runs:
             return (await runs.get(run_id)).state
 
-    return client.portal.call(state)
+    return portal(client).call(state)
 
 
 def test_rerun_a_failed_workflow_run(acting: TestClient, fresh: tuple[str, Made]) -> None:

@@ -10,6 +10,7 @@ from lifecycle import events as ev
 from lifecycle._runs import AsyncRuns
 
 from ._support import HOSTILE, Made
+from .conftest import portal
 
 
 def _events(client: TestClient, path: str) -> list[tuple[str, dict[str, object]]]:
@@ -64,7 +65,7 @@ def test_an_active_run_streams_new_lines_until_it_ends(
             )
             await runs.record(made.active, ev.ExecutionSucceeded())
 
-    actor.portal.start_task_soon(later)
+    portal(actor).start_task_soon(later)
     got = _events(actor, live)
     assert [d["text"] for n, d in got if n == "log"] == ["new"]  # not "started": rendered already
     assert ("state", "Succeeded") in [(n, d.get("state")) for n, d in got]

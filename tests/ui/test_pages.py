@@ -15,7 +15,7 @@ from lifecycle._ui import create_app
 from lifecycle._ui._read import LOG_PAGE
 
 from ._support import HOSTILE, Made, populate
-from .conftest import TOKEN
+from .conftest import TOKEN, portal
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -161,7 +161,7 @@ def test_a_memory_store_is_shared_within_the_process() -> None:
     runs = AsyncRuns("memory://")
     app = create_app(runs, token=TOKEN)
     with TestClient(app) as client:
-        made = client.portal.call(populate, runs)
+        made = portal(client).call(populate, runs)
         client.get(f"/?token={TOKEN}")
         assert 'data-job="ui-nightly"' in client.get("/").text
         assert "flaky got 42" in client.get(f"/runs/{made.flaky}").text
