@@ -39,6 +39,7 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     bound = sock.getsockname()[1]
     (announce or (lambda url: print(url, file=sys.stderr, flush=True)))(url_of(host, bound, token))
     config = uvicorn.Config(
