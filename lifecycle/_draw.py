@@ -251,18 +251,22 @@ def strip_svg(
 
 
 def heatmap_counts(
-    starts: Iterable[_dt.datetime], now: _dt.datetime, tz: _dt.tzinfo = _dt.UTC
+    starts: Iterable[_dt.datetime] | Mapping[_dt.datetime, int],
+    now: _dt.datetime,
+    tz: _dt.tzinfo = _dt.UTC,
 ) -> list[list[int]]:
     """Run starts per (day, hour) over the 7 days ending today in ``tz``: 7 rows, oldest day
-    first, of 24 counts. Starts outside those days are left out."""
+    first, of 24 counts. ``starts`` is the start times, or a mapping of times to how many runs
+    started then; those outside the 7 days are left out."""
     today = now.astimezone(tz).date()
     first = today - _dt.timedelta(days=6)
     grid = [[0] * 24 for _ in range(7)]
-    for start in starts:
+    pairs = starts.items() if isinstance(starts, Mapping) else ((s, 1) for s in starts)
+    for start, n in pairs:
         local = start.astimezone(tz)
         day = (local.date() - first).days
         if 0 <= day < 7:
-            grid[day][local.hour] += 1
+            grid[day][local.hour] += n
     return grid
 
 
@@ -284,20 +288,21 @@ def heatmap_svg(
         y = top + d * (cell + gap)
         body.append(
             f'<text x="0" y="{y + cell - 1}" font-family="sans-serif" font-size="8" '
-            f'fill="#616161">{day.strftime("%a")}</text>'
+            f'fill="#616161">{day.strftime("%a")}</text><g fill="#1565c0">'
         )
         for h, n in enumerate(row):
             total += n
             shade = 0.08 if n == 0 else 0.25 + 0.75 * n / most
             rect = (
                 f'<rect x="{left + h * (cell + gap)}" y="{y}" width="{cell}" height="{cell}" '
-                f'fill="#1565c0" fill-opacity="{shade:.2f}"'
+                f'fill-opacity="{shade:.2f}"'
             )
             if n == 0:  # most cells: kept small, a page shows one grid per job
                 body.append(rect + "/>")
                 continue
             tip = f"{day.isoformat()} {h:02d}:00–{h:02d}:59: {n} run{'s' if n != 1 else ''}"
             body.append(f'{rect} data-count="{n}"><title>{escape(tip)}</title></rect>')
+        body.append("</g>")
     width = left + 24 * (cell + gap)
     height = top + len(counts) * (cell + gap)
     return _svg(width, height, body, f"{total} run starts in the last 7 days", "heatmap")

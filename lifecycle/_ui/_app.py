@@ -29,6 +29,7 @@ import anyio
 import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -40,6 +41,8 @@ from lifecycle._errors import InvalidTransition, LifecycleError, UnknownRun
 from lifecycle._runs import AsyncRuns
 from lifecycle._stores import RunStore
 from lifecycle._workflow._dag import WorkflowError
+
+from ._read import Activity
 
 __all__ = ["COOKIE", "Settings", "create_app", "csrf_of", "new_token", "render"]
 
@@ -71,6 +74,7 @@ class Settings:
         self.csrf = csrf_of(token)
         self.read_only = read_only
         self.runs: AsyncRuns | None = None
+        self.activity = Activity()
         self.tasks: anyio.abc.TaskGroup | None = None
 
 
@@ -197,5 +201,8 @@ def create_app(
         },
     )
     app.state.ui = cfg
+    # a jobs page of many jobs is mostly repeated SVG: it compresses ~10×; live events are not
+    # compressed (Starlette leaves text/event-stream alone)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(_Guard, token=cfg.token)
     return app

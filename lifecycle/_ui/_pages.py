@@ -46,6 +46,11 @@ def _runs(request: Request) -> AsyncRuns:
     return cfg.runs
 
 
+def _activity(request: Request) -> _read.Activity:
+    cfg: Settings = request.app.state.ui
+    return cfg.activity
+
+
 def _common() -> dict[str, Any]:
     return {
         "job_url": job_url,
@@ -59,6 +64,8 @@ async def jobs_page(request: Request) -> Response:
     """Every job: dialect, tasks, state, schedule, the last 10 runs and the weekly heatmap."""
     runs = _runs(request)
     now = _dt.datetime.now(_dt.UTC)
+    activity = _activity(request)
+    await activity.refresh(runs, now)
     rows = []
     for row in await job_rows(runs):
         strip = [StripRun(h.run_id, h.state, h.outcome, h.warning) for h in row.history]
@@ -66,7 +73,7 @@ async def jobs_page(request: Request) -> Response:
             {
                 "row": row,
                 "strip": Markup(strip_svg(strip, href=run_url)),
-                "heatmap": Markup(heatmap_svg(await _read.heatmap(runs, row.name, now), now)),
+                "heatmap": Markup(heatmap_svg(activity.grid(row.name, now), now)),
             }
         )
     return render(request, "jobs.html", rows=rows, now=now, **_common())
@@ -101,6 +108,8 @@ async def job_page(request: Request) -> Response:
     history = await job_of(runs, name, limit=RUNS_SHOWN)
     latest = await runs.get(detail.last_run_id)
     now = _dt.datetime.now(_dt.UTC)
+    activity = _activity(request)
+    await activity.refresh(runs, now)
     dag = dag_svg(
         _nodes([(t.name, list(t.depends_on)) for t in detail.tasks], latest),
         href=lambda task: f"{run_url(latest.run_id)}#task-{quote(task, safe='')}",
@@ -111,7 +120,7 @@ async def job_page(request: Request) -> Response:
         job=detail,
         history=history,
         dag=Markup(dag),
-        heatmap=Markup(heatmap_svg(await _read.heatmap(runs, name, now), now)),
+        heatmap=Markup(heatmap_svg(activity.grid(name, now), now)),
         runnable=detail.kind == "workflow",
         **_common(),
     )

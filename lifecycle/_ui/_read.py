@@ -11,13 +11,15 @@ a ``pickle`` result is described, never unpickled — loading a pickle runs what
 from __future__ import annotations
 
 import datetime as _dt
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
+import anyio
 import msgspec
 
 from lifecycle import events as ev
-from lifecycle._cli._model import job_of
+from lifecycle._cli._model import job_key
 from lifecycle._draw import heatmap_counts
 from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView, run_stream
@@ -25,10 +27,10 @@ from lifecycle._views import RunView, run_stream
 __all__ = [
     "LOG_PAGE",
     "PREVIEW_BYTES",
+    "Activity",
     "LogPage",
     "ResultInfo",
     "TimelineEntry",
-    "heatmap",
     "log_page",
     "logs_of",
     "result_info",
@@ -84,14 +86,47 @@ class ResultInfo(msgspec.Struct, frozen=True, kw_only=True):
     note: str = ""
 
 
-async def heatmap(
-    runs: AsyncRuns, name: str, now: _dt.datetime, tz: _dt.tzinfo = _dt.UTC
-) -> list[list[int]]:
-    """Run starts of job ``name`` per (day, hour) over the last 7 days (see ``heatmap_counts``)."""
-    since = now - _dt.timedelta(days=7, hours=1)
-    rows = await job_of(runs, name, start_time=since)
-    starts = [at for r in rows if (at := r.started_at or r.created_at) is not None]
-    return heatmap_counts(starts, now, tz)
+class Activity:
+    """Run starts per job and hour, for the weekly heatmaps: read once, then kept up to date.
+
+    The first look lists the runs created in the last 8 days (one read-model query for every
+    job, not one per job); each later look lists only those created since the newest seen, so
+    a page over 100,000 runs does not re-read 100,000 rows each time. A run counts at its
+    creation time (a run's start as the read model can filter it: ``list(start_time=…)`` bounds
+    the creation time), bucketed by UTC hour.
+    """
+
+    def __init__(self) -> None:
+        self._hours: dict[str, Counter[_dt.datetime]] = {}
+        self._newest: _dt.datetime | None = None
+        self._at_newest: set[int] = set()  # runs created at exactly ``_newest``: counted
+        self._lock = anyio.Lock()
+
+    async def refresh(self, runs: AsyncRuns, now: _dt.datetime) -> None:
+        """Count the runs created since the last look (within the last 8 days)."""
+        async with self._lock:
+            window = now - _dt.timedelta(days=8)
+            if self._newest is None or self._newest < window:
+                self._hours.clear()
+                self._newest, self._at_newest = None, set()
+            rows = await runs.list(start_time=self._newest or window)
+            for r in rows:
+                at = r.created_at
+                if at is None or (at == self._newest and r.run_id in self._at_newest):
+                    continue
+                hour = at.astimezone(_dt.UTC).replace(minute=0, second=0, microsecond=0)
+                self._hours.setdefault(job_key(r), Counter())[hour] += 1
+                if self._newest is None or at > self._newest:
+                    self._newest, self._at_newest = at, set()
+                if at == self._newest:
+                    self._at_newest.add(r.run_id)
+            for hours in self._hours.values():
+                for hour in [h for h in hours if h < window]:
+                    del hours[hour]
+
+    def grid(self, name: str, now: _dt.datetime, tz: _dt.tzinfo = _dt.UTC) -> list[list[int]]:
+        """Job ``name``'s 7 × 24 counts (see ``heatmap_counts``), as of the last ``refresh``."""
+        return heatmap_counts(self._hours.get(name, {}), now, tz)
 
 
 def _task_of(stream: str) -> str | None:
