@@ -27,7 +27,7 @@ from lifecycle._cli._model import find_job, requested
 from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView
 
-from ._app import Settings, render
+from ._context import Settings, render
 
 __all__ = ["BY", "ROUTES"]
 

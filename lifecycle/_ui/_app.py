@@ -1,4 +1,4 @@
-"""The dashboard's Starlette application: its state, its guard (token, CSRF), its templates.
+"""The dashboard's Starlette application: its routes, its lifespan, its guard (token, CSRF).
 
 ``create_app(store, token=..., read_only=...)`` returns an ASGI app. Its lifespan opens the run
 service on ``store`` (a URL, or an ``AsyncRuns`` already open — how a ``memory://`` store is
@@ -16,37 +16,30 @@ screenshot). Actions are ``POST`` forms that must also carry the CSRF token the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
-import jinja2
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
-from lifecycle._draw import escape
 from lifecycle._errors import InvalidTransition, LifecycleError, UnknownRun
 from lifecycle._runs import AsyncRuns
 from lifecycle._stores import RunStore
 from lifecycle._workflow._dag import WorkflowError
 
-from ._read import Activity
+from . import _actions, _live, _pages
+from ._context import HERE, Settings, new_token, render
 
-__all__ = ["COOKIE", "Settings", "create_app", "csrf_of", "new_token", "render"]
+__all__ = ["COOKIE", "create_app"]
 
-HERE: Final = Path(__file__).parent
 COOKIE: Final = "lifecycle_ui"
 
 Scope = MutableMapping[str, Any]
@@ -54,58 +47,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def new_token() -> str:
-    """A fresh random token (192 bits)."""
-    return secrets.token_urlsafe(24)
-
-
-def csrf_of(token: str) -> str:
-    """The CSRF token the pages embed in their forms, derived from the access token."""
-    return hmac.new(token.encode(), b"lifecycle-ui-csrf", hashlib.sha256).hexdigest()[:32]
-
-
-class Settings:
-    """What the routes need: the run service, the task group for actions, the tokens."""
-
-    def __init__(self, token: str, read_only: bool) -> None:
-        self.token = token
-        self.csrf = csrf_of(token)
-        self.read_only = read_only
-        self.runs: AsyncRuns | None = None
-        self.activity = Activity()
-        self.tasks: anyio.abc.TaskGroup | None = None
-
-
-def _plain(value: Any) -> Any:
-    """Jinja's ``finalize``: stored strings lose their control characters before autoescaping
-    (markup already made safe — our SVG — passes as it is)."""
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return Markup(escape(value))
-    return value
-
-
-def _templates() -> Jinja2Templates:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        finalize=_plain,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return Jinja2Templates(env=env)
-
-
-TEMPLATES: Final = _templates()
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Template ``name`` with the settings every page needs."""
-    cfg: Settings = request.app.state.ui
-    context.update(csrf=cfg.csrf, read_only=cfg.read_only)
-    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
 
 
 class _Guard:
@@ -164,8 +105,6 @@ def create_app(
     store: str | RunStore | AsyncRuns, *, token: str | None = None, read_only: bool = False
 ) -> Starlette:
     """The dashboard on ``store`` (a URL, or an open ``AsyncRuns`` shared with the caller)."""
-    from . import _actions, _live, _pages  # noqa: PLC0415  (they import this module)
-
     cfg = Settings(token or new_token(), read_only)
 
     @contextlib.asynccontextmanager

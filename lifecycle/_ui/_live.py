@@ -23,7 +23,7 @@ from lifecycle import events as ev
 from lifecycle._draw import visible
 from lifecycle._views import RunView
 
-from ._app import Settings
+from ._context import Settings
 
 __all__ = ["ROUTES", "sse"]
 

@@ -23,7 +23,7 @@ from lifecycle._runs import AsyncRuns
 from lifecycle._views import RunView
 
 from . import _read
-from ._app import Settings, render
+from ._context import Settings, render
 
 __all__ = ["ROUTES", "job_url", "run_url"]
 

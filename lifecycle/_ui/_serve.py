@@ -11,7 +11,8 @@ import uvicorn
 from lifecycle._runs import AsyncRuns
 from lifecycle._stores import RunStore
 
-from ._app import create_app, new_token
+from ._app import create_app
+from ._context import new_token
 
 __all__ = ["serve", "url_of"]
 
