@@ -109,17 +109,19 @@ class Activity:
             if self._newest is None or self._newest < window:
                 self._hours.clear()
                 self._newest, self._at_newest = None, set()
-            rows = await runs.list(start_time=self._newest or window)
-            for r in rows:
+            before, counted = self._newest, self._at_newest
+            for r in await runs.list(start_time=before or window):
                 at = r.created_at
-                if at is None or (at == self._newest and r.run_id in self._at_newest):
-                    continue
+                if at is None or (at == before and r.run_id in counted):
+                    continue  # counted by the last look
                 hour = at.astimezone(_dt.UTC).replace(minute=0, second=0, microsecond=0)
                 self._hours.setdefault(job_key(r), Counter())[hour] += 1
                 if self._newest is None or at > self._newest:
                     self._newest, self._at_newest = at, set()
                 if at == self._newest:
                     self._at_newest.add(r.run_id)
+            if self._newest == before:  # nothing newer: those at the mark are all counted
+                self._at_newest = counted | self._at_newest
             for hours in self._hours.values():
                 for hour in [h for h in hours if h < window]:
                     del hours[hour]
