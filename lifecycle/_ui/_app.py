@@ -64,7 +64,8 @@ class _Guard:
         given = next((v for k, v in query if k == "token"), None)
         if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            target = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+            path = "/" + scope["path"].lstrip("/")  # never "//host": a redirect stays here
+            target = scope.get("root_path", "") + path + (f"?{rest}" if rest else "")
             response: Response = RedirectResponse(target, status_code=303)
             response.set_cookie(
                 COOKIE, self.token, httponly=True, samesite="strict", path="/", max_age=30 * 86400

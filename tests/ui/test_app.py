@@ -36,6 +36,8 @@ def test_the_token_becomes_a_cookie_and_leaves_the_address(recorded: tuple[str, 
         assert "SameSite=strict" in cookie
         client.cookies.set(COOKIE, TOKEN)
         assert client.get("/").status_code == 200
+        elsewhere = client.get(f"http://testserver//evil.example/x?token={TOKEN}")
+        assert elsewhere.headers["location"] == "/evil.example/x"  # stays on this site
 
 
 def test_static_files_need_no_token(recorded: tuple[str, Made]) -> None:
