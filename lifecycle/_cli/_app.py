@@ -145,6 +145,7 @@ def cli(ctx: click.Context, store: str | None, as_json: bool, verbose: int) -> N
     lifecycle log read NAME [--follow]   logs of a run (the latest, or --run ID)
     lifecycle run FILE.py[:WORKFLOW]     run a workflow here, with live progress
     lifecycle rerun | abort RUN_ID       act on a run
+    lifecycle ui [--read-only]           the dashboard in a browser (extra lifecycle[ui])
     lifecycle export | replay FILE       the event log out; views back from one
     lifecycle rebuild                    the runs read model, folded again from the log
     lifecycle diagram DIALECT            a dialect's state machine (Mermaid)
