@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint typecheck unit bench test-latest lock clean
+.PHONY: demo test lint typecheck unit bench screenshots test-latest lock clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -36,6 +36,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The README's pictures of the dashboard (docs/ui-*.png), taken by its browser tests in Chromium.
+screenshots: $(STAMP)
+	LIFECYCLE_UI_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/ui/test_browser.py
 
 # Re-resolve uv.lock after changing a dependency in either pyproject.toml.
 lock: $(UV)

@@ -24,6 +24,7 @@ SUITES: list[tuple[str, list[str], list[str]]] = [
     ("bench_engine.py", [], ["--containers", "200", "--repeat", "1"]),
     ("bench_workflow.py", [], ["--tasks", "200", "--repeat", "1"]),
     ("bench_cli.py", [], ["--runs", "10000", "--repeat", "2"]),
+    ("bench_ui.py", [], ["--runs", "10000", "--repeat", "2"]),
     ("bench_dask_plugin.py", ["--repeat", "7"], ["--tasks", "200", "--repeat", "1"]),
     ("bench_dask.py", ["--repeat", "3"], ["--tasks", "50", "--repeat", "1"]),
     ("bench_postgres.py", [], ["--appends", "10", "--replay", "10000", "--repeat", "1"]),

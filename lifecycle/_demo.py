@@ -165,4 +165,5 @@ def main(argv: list[str] | None = None) -> int:
         store = f"sqlite:///{Path(tempfile.mkdtemp(prefix='lifecycle-demo-')) / 'runs.db'}"
         print(f"store: {store}\n")
     anyio.run(amain, store)
+    print(f"\nthe dashboard on these runs: lifecycle ui --store {store}  (extra: lifecycle[ui])")
     return 0

@@ -36,6 +36,7 @@ COMMANDS: Final[dict[str, tuple[str, str, str]]] = {
         "scheduler",
         "Fire deployed jobs at their due times (runs until stopped).",
     ),
+    "ui": ("._ui", "ui", "Serve the dashboard: jobs, runs, DAGs and live logs."),
     "rerun": ("._actions", "rerun", "Start a new run from an ended one."),
     "abort": ("._actions", "abort", "Stop a run and its active tasks."),
     "export": ("._replay", "export", "The event log as JSON Lines."),
@@ -144,6 +145,7 @@ def cli(ctx: click.Context, store: str | None, as_json: bool, verbose: int) -> N
     lifecycle log read NAME [--follow]   logs of a run (the latest, or --run ID)
     lifecycle run FILE.py[:WORKFLOW]     run a workflow here, with live progress
     lifecycle rerun | abort RUN_ID       act on a run
+    lifecycle ui [--read-only]           the dashboard in a browser (extra lifecycle[ui])
     lifecycle export | replay FILE       the event log out; views back from one
     lifecycle rebuild                    the runs read model, folded again from the log
     lifecycle diagram DIALECT            a dialect's state machine (Mermaid)
