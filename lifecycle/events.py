@@ -146,10 +146,11 @@ class SchedulePaused(Fact, frozen=True, kw_only=True, tag=True):
 
 
 class ScheduleResumed(Fact, frozen=True, kw_only=True, tag=True):
-    """A paused job fires again, from its next due time after the resume (the due times that
-    passed while it was paused are skipped, not caught up)."""
+    """A paused job fires again, from its next due time after ``at`` (the due times that
+    passed while it was paused are skipped, not caught up; ``None``: when it was recorded)."""
 
     by: str = "user"
+    at: _dt.datetime | None = None
 
 
 # -- getting onto a machine -----------------------------------------------------------------------

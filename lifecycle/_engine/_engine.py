@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 import anyio
 import anyio.abc
@@ -44,7 +44,7 @@ __all__ = ["Engine"]
 
 _log = get_logger("lifecycle.engine")
 
-_WAITING = (ev.ScheduleArmed, ev.LogRecorded)
+WAITING: Final = (ev.ScheduleArmed, ev.LogRecorded)
 """What a run may hold after ``Requested`` and still be started by ``Engine.start``."""
 
 
@@ -229,7 +229,7 @@ class Engine:
             raise ValueError(
                 f"run {run_id} has containers {sorted(requested.containers)}, not {names}"
             )
-        if run_id in self._drivers or not all(isinstance(f, _WAITING) for f in prior):
+        if run_id in self._drivers or not all(isinstance(f, WAITING) for f in prior):
             return None  # this engine has it, or it started (or ended) already
         if not self._reconciled:
             await self.reconcile()

@@ -143,10 +143,13 @@ async def _run_dag(
     )
 
 
-def deployed_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
+def deployed_workflow(
+    name: str, recorded: dict[str, Any], *, fresh: bool = False
+) -> WorkflowFunction:
     """The code a deploy recorded (``function`` = ``module.qualname``, ``file``), loaded as that
     module — imported, or its file executed under the module's name — never a workflow of the
-    same name that this process defines otherwise (a script run as ``__main__``). Raises
+    same name that this process defines otherwise (a script run as ``__main__``). ``fresh``:
+    load it again even if this process has it (its file changed since: a redeploy). Raises
     :class:`WorkflowError`."""
     function = str(recorded.get("function") or "")
     file = str(recorded.get("file") or "")
@@ -154,6 +157,8 @@ def deployed_workflow(name: str, recorded: dict[str, Any]) -> WorkflowFunction:
     if not module or module == "__main__":
         return find_workflow(name, recorded)
     try:
+        if fresh:
+            sys.modules.pop(module, None)
         if module not in sys.modules:
             _import(module, file)
         found: Any = sys.modules[module]

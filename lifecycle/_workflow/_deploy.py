@@ -29,7 +29,7 @@ from lifecycle._runs import AsyncRuns
 from lifecycle._schedule import as_schedule
 from lifecycle._views import run_stream
 
-from ._scheduler import retire
+from ._scheduler import last_fired, retire
 from ._version import register_version
 
 __all__ = ["Deployment", "deploy"]
@@ -112,6 +112,8 @@ async def _record_ready(runs: AsyncRuns, definition: dict[str, Any], log: str) -
     active = await _active_deploys(runs, name)
     if active and active[0][1].params.get("workflow") == definition:
         run_id, previous = active[0]
+        for old, _ in active[1:]:  # left by a deploy that died before it retired them
+            await retire(runs, old, by="deploy", reason=f"redeployed as run {run_id}")
         return Deployment(
             name=name,
             run_id=run_id,
@@ -121,13 +123,17 @@ async def _record_ready(runs: AsyncRuns, definition: dict[str, Any], log: str) -
             log=log,
         )
     version = await register_version(runs.store, _Built(definition))  # type: ignore[arg-type]
+    params: dict[str, Any] = {"workflow": definition}
+    fired = [await last_fired(runs, old) for old, _ in active]
+    if any(fired):  # the new version goes on after the last time the old one fired
+        params["after"] = max(t for t in fired if t is not None).isoformat()
     run = await runs.create(
         "datatailr",
         operation=OPERATION,
         name=name,
         build=True,
         job_version=version,
-        params={"workflow": definition},
+        params=params,
     )
     facts: list[ev.Fact] = [ev.BuildStarted(), *_lines(log, "info"), ev.BuildSucceeded()]
     await runs.record(run.id, facts)

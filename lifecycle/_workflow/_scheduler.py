@@ -53,6 +53,7 @@ import msgspec
 
 from lifecycle import events as ev
 from lifecycle._engine import Adapter, Container, Engine
+from lifecycle._engine._engine import WAITING
 from lifecycle._errors import (
     ConcurrencyError,
     InvalidTransition,
@@ -79,6 +80,7 @@ __all__ = [
     "ManualClock",
     "Scheduler",
     "SystemClock",
+    "last_fired",
     "ledger",
     "pause_job",
     "resume_job",
@@ -189,6 +191,8 @@ class _Job:
         self.job_version = head.job_version
         definition = head.params.get("workflow")
         self.definition: dict[str, Any] = definition if isinstance(definition, dict) else {}
+        after = head.params.get("after")  # the last time the job this deploy replaced fired
+        self.after = _dt.datetime.fromisoformat(after) if isinstance(after, str) else None
         self.schedule: Schedule | None = None
         try:
             self.schedule = as_schedule(self.definition.get("schedule"))
@@ -196,6 +200,7 @@ class _Job:
             self.schedule = None  # recorded by a newer or broken writer: not ours to fire
         self.armed: ev.ScheduleArmed | None = None
         self.paused = False
+        self.resumed_at: _dt.datetime | None = None  # the last resume (None: never paused)
         self.position = 0  # the ledger has been read up to here
         self.apply(records)
 
@@ -210,6 +215,7 @@ class _Job:
                 self.paused = True
             elif isinstance(fact, ev.ScheduleResumed):
                 self.paused = False
+                self.resumed_at = (fact.at or record.recorded_at).astimezone(_dt.UTC)
             self.position = max(self.position, record.position)
 
     def firing(
@@ -330,9 +336,13 @@ class Scheduler:
         ``report`` is called with each thing a tick did."""
         task_status.started()
         while True:
-            for firing in await self.tick():
-                if report is not None:
-                    report(firing)
+            try:
+                for firing in await self.tick():
+                    if report is not None:
+                        report(firing)
+            except Exception:  # the store away (a restart): try again after the interval
+                _log.exception("scheduler tick failed")
+                self._wake = None
             await self.clock.sleep(self._next_wait())
 
     def _next_wait(self) -> float:
@@ -359,6 +369,8 @@ class Scheduler:
             except (ConcurrencyError, InvalidTransition) as exc:
                 # another writer moved the job or its run meanwhile: decide again next tick
                 _log.info("scheduler conflict", job=row.name, error=str(exc))
+            except Exception:  # one job's trouble (a store error) must not stop the others
+                _log.exception("scheduler tick failed for a job", job=row.name)
         for firing in done:
             _log.info(f"schedule {firing.what}", **msgspec.structs.asdict(firing))
         return done
@@ -370,9 +382,15 @@ class Scheduler:
             *await self.runs.list(state="Ready"),
         ]
         latest: dict[str, RunSummary] = {}
-        for row in rows:
-            if row.operation == DEPLOY and row.run_id > getattr(latest.get(row.name), "run_id", 0):
+        stale: list[RunSummary] = []
+        for row in sorted(rows, key=lambda r: r.run_id):
+            if row.operation == DEPLOY:
+                if row.name in latest:  # a deploy that died before it retired the one before
+                    stale.append(latest[row.name])
                 latest[row.name] = row
+        for row in stale:
+            newer = latest[row.name].run_id
+            await retire(self.runs, row.run_id, by="scheduler", reason=f"redeployed as run {newer}")
         return sorted(latest.values(), key=lambda r: r.run_id)
 
     # -- one job ------------------------------------------------------------------------------
@@ -402,13 +420,18 @@ class Scheduler:
         return job
 
     async def _step(self, job: _Job) -> list[Firing]:
-        """The next thing to do for ``job``, done; ``[]`` when nothing is due."""
+        """The next thing to do for ``job``, done; ``[]`` when nothing is due. Due times are
+        compared as instants (in UTC): in a zone's repeated hour two due times have the same
+        wall time, and aware datetimes of one zone compare by wall time."""
         assert job.schedule is not None
-        now = self.clock.now()
+        now = self.clock.now().astimezone(_dt.UTC)
+        resumed = job.resumed_at  # nothing before it is caught up: it was paused then
         if job.armed is None or job.armed.run_id is None:
             # from the deploy: a due time passed since then is caught up (an injected clock
             # may stand before the deploy's own time: then from now)
-            return await self._arm(job, after=min(job.created_at, now))
+            # and never again a time the deploy it replaced fired
+            start = _latest(min(job.created_at, now), job.after)
+            return await self._arm(job, after=_latest(start, resumed))
         run_id = job.armed.run_id
         head = await self.runs.store.read([run_stream(run_id)])
         arms = [r.event for r in head if isinstance(r.event, ev.ScheduleArmed)]
@@ -416,27 +439,45 @@ class Scheduler:
         waiting = _waiting(head) and not await self._taken(run_id)
         if due is None:
             return []
+        due = due.astimezone(_dt.UTC)
         if not waiting:
-            return await self._arm(job, after=due)
+            return await self._arm(job, after=_latest(due, resumed))
         if due > now:
             self._wake = due if self._wake is None else min(self._wake, due)
             return []
-        times = [due, *itertools.islice(job.schedule.times(due), MAX_SKIPPED)]
-        times = [t for t in times if t <= now]
-        if self.catch_up == "all":
-            target: _dt.datetime | None = times[0]
-        elif self.catch_up == "latest" or now - times[-1] <= self.grace:
-            target = times[-1]
+        # every due time from the armed one to now: the first MAX_SKIPPED kept, the last known
+        paused_over: list[_dt.datetime] = []
+        times: list[_dt.datetime] = []
+        last = due
+        for when in itertools.chain([due], job.schedule.times(due)):
+            t = when.astimezone(_dt.UTC)
+            if t > now:
+                break
+            last = t
+            if resumed is not None and t < resumed:
+                if len(paused_over) < MAX_SKIPPED:
+                    paused_over.append(t)
+            elif len(times) < MAX_SKIPPED:
+                times.append(t)
+        target: _dt.datetime | None
+        if not times:  # all of them passed while the job was paused
+            target = None
+        elif self.catch_up == "all":
+            target = times[0]
+        elif self.catch_up == "latest" or now - last <= self.grace:
+            target = last
         else:
             target = None
         # "all" leaves the later ones for the runs armed after this one
-        later = times[1:] if self.catch_up == "all" else []
-        skipped = tuple(t for t in times if t != target and t not in later)[:MAX_SKIPPED]
+        later = set(times[1:]) if self.catch_up == "all" else set()
+        skipped = (*paused_over, *(t for t in times if t != target and t not in later))
+        skipped = skipped[:MAX_SKIPPED]
         done = [job.firing("skipped", run_id, t) for t in skipped]
         if target is None:
-            target = next(job.schedule.times(now), None)
-            if target is None:
+            ahead = next(job.schedule.times(now), None)
+            if ahead is None:
                 return [*done, *await self._expire(job, waiting_run=run_id)]
+            target = ahead.astimezone(_dt.UTC)
         if target != due or skipped:  # re-armed: for a later time, or listing the skipped
             await self.runs.record(
                 run_id,
@@ -458,9 +499,10 @@ class Scheduler:
 
     async def _arm(self, job: _Job, *, after: _dt.datetime) -> list[Firing]:
         assert job.schedule is not None
-        due = next(job.schedule.times(after), None)
-        if due is None:
+        found = next(job.schedule.times(after), None)
+        if found is None:
             return await self._expire(job, waiting_run=None)
+        due = found.astimezone(_dt.UTC)
         view = await self.runs.create(
             "datatailr",
             operation=WORKFLOW_OPERATION,
@@ -496,14 +538,31 @@ class Scheduler:
         assert job.schedule is not None
         fact = ev.ScheduleExpired(end=job.schedule.until)
         if waiting_run is not None:
-            await self.runs.record(waiting_run, fact)
+            await _end_waiting(self.runs, waiting_run, fact)
         await self.runs.record(job.deploy_run, fact)
         return [job.firing("expired", waiting_run, None)]
 
 
 def _waiting(head: Sequence[ev.Recorded]) -> bool:
-    """Whether a run's stream says it was created (and armed) and nothing more."""
-    return all(isinstance(r.event, (ev.Requested, ev.ScheduleArmed)) for r in head)
+    """Whether a run's stream says it was created (and armed) and nothing more: what
+    ``Engine.start`` still starts."""
+    return all(isinstance(r.event, (ev.Requested, *WAITING)) for r in head)
+
+
+def _latest(when: _dt.datetime, resumed: _dt.datetime | None) -> _dt.datetime:
+    """Arm from ``when``, but never from before the last resume."""
+    return when if resumed is None else max(when, resumed)
+
+
+async def _end_waiting(runs: AsyncRuns, run_id: int, fact: ev.Fact) -> None:
+    """End a run that never started with ``fact`` (``ScheduleExpired``): its containers, still
+    waiting, end ``Stopped`` (a terminal run has only terminal containers), all in one append."""
+    view = await runs.get(run_id)
+    stopped = ev.Stopped(reason="expired")
+    items: list[tuple[str | None, list[ev.Fact]]] = [
+        (name, [stopped]) for name, c in view.containers.items() if not c.terminal
+    ]
+    await runs.record_many(run_id, [*items, (None, [fact])])
 
 
 def _due(firing: Firing, now: _dt.datetime) -> bool:
@@ -517,6 +576,8 @@ def _containers(job: _Job) -> list[Container]:
 
     dag = deployed_workflow(job.name, job.definition).build()
     wanted = job.definition.get("fingerprint")
+    if wanted and dag.fingerprint != wanted:  # loaded before a redeploy changed the file?
+        dag = deployed_workflow(job.name, job.definition, fresh=True).build()
     if wanted and dag.fingerprint != wanted:
         raise LifecycleError(
             f"its code changed since it was deployed (version {job.job_version}): deploy it again"
@@ -573,29 +634,14 @@ async def pause_job(runs: AsyncRuns, name: str, *, by: str = "user") -> bool:
 async def resume_job(
     runs: AsyncRuns, name: str, *, by: str = "user", clock: Clock | None = None
 ) -> bool:
-    """Fire job ``name`` again: its waiting run is re-armed at the first due time after now
-    (the ones missed while paused are recorded as skipped), then ``ScheduleResumed``. ``False``
-    if it was not paused."""
+    """Fire job ``name`` again, from its first due time after now: ``ScheduleResumed(at=now)``.
+    The due times that passed while it was paused are recorded as skipped by the scheduler,
+    never caught up (whatever its catch-up policy). ``False`` if it was not paused."""
     job = await _current(runs, name)
     if not job.paused:
         return False
-    now = (clock or SystemClock()).now()
-    if job.schedule is not None and job.armed is not None and job.armed.run_id is not None:
-        head = await runs.store.read([run_stream(job.armed.run_id)])
-        if _waiting(head):
-            arms = [r.event for r in head if isinstance(r.event, ev.ScheduleArmed)]
-            due = arms[-1].due_at if arms else None
-            if due is not None and due <= now:
-                passed = [due, *itertools.takewhile(lambda t: t <= now, job.schedule.times(due))]
-                ahead = next(job.schedule.times(now), None)
-                if ahead is None:
-                    await runs.record(job.armed.run_id, ev.ScheduleExpired(end=job.schedule.until))
-                else:
-                    await runs.record(
-                        job.armed.run_id,
-                        ev.ScheduleArmed(due_at=ahead, skipped=tuple(passed[:MAX_SKIPPED])),
-                    )
-    await runs.record(job.deploy_run, ev.ScheduleResumed(by=by))
+    now = (clock or SystemClock()).now().astimezone(_dt.UTC)
+    await runs.record(job.deploy_run, ev.ScheduleResumed(by=by, at=now))
     return True
 
 
@@ -605,17 +651,35 @@ async def undeploy_job(
     """End job ``name``: its deploy run and the run armed for its next time (if it has not
     started) end **Stopped**. Returns the deploy run's id. Raises ``UnknownRun``."""
     job = await _current(runs, name)
-    await retire(runs, job.deploy_run, by=by, reason=reason)
+    for row in await runs.list(name=name):  # the current one, and any a dead deploy left
+        if row.operation == DEPLOY and row.state in ("Ready", "Scheduled"):
+            await retire(runs, row.run_id, by=by, reason=reason)
     return job.deploy_run
+
+
+async def last_fired(runs: AsyncRuns, deploy_run: int) -> _dt.datetime | None:
+    """The last due time job ``deploy_run`` fired (its run started), if any: a deploy that
+    replaces it arms after that, so a redeploy near a due time never fires it twice."""
+    head = await runs.store.read([run_stream(deploy_run)])
+    armed = [r.event.run_id for r in head if isinstance(r.event, ev.ScheduleArmed)]
+    for run_id in reversed(armed):
+        if run_id is None:
+            continue
+        records = await runs.store.read([run_stream(run_id)])
+        if not _waiting(records):
+            arms = [r.event for r in records if isinstance(r.event, ev.ScheduleArmed)]
+            return arms[-1].due_at if arms else None
+    return None
 
 
 async def retire(runs: AsyncRuns, deploy_run: int, *, by: str, reason: str) -> None:
     """End a deploy run and its waiting armed run ``Stopped`` (undeploy, or a new deploy of the
-    job replacing it)."""
+    job replacing it). The ledger is closed first: a scheduler arming at the same moment is
+    refused (the deploy run has ended), so no armed run outlives its job."""
+    with contextlib.suppress(StreamClosed):  # ended meanwhile (Expired)
+        await runs.abort(deploy_run, by=by, reason=reason)
     head = await runs.store.read([run_stream(deploy_run)])
     armed = [r.event.run_id for r in head if isinstance(r.event, ev.ScheduleArmed)]
     if armed and armed[-1] is not None and _waiting(await runs.store.read([run_stream(armed[-1])])):
         with contextlib.suppress(InvalidTransition):  # it started meanwhile: it runs on
             await runs.abort(armed[-1], by=by, reason=reason)
-    with contextlib.suppress(StreamClosed):  # ended meanwhile (Expired)
-        await runs.abort(deploy_run, by=by, reason=reason)

@@ -6,6 +6,7 @@ by hand, and two schedulers on one store. The kill-and-restart campaign is in
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
@@ -365,3 +366,149 @@ async def test_two_schedulers_on_one_store_fire_each_due_time_once(shared_store:
         set(started) | {dt.datetime(2026, 6, 1, 10, 40, tzinfo=UTC)}
     )
     assert set(fired) == set(started)
+
+
+# -- what a review found: each case the scheduler once got wrong ------------------------------
+
+
+async def test_a_job_past_its_end_while_no_scheduler_ran_expires() -> None:
+    """With ``catch_up="none"`` the waiting run itself must end (its tasks too): Expired."""
+    clock = ManualClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        job = await deployed(runs, sched_a, Schedule("0 * * * *", "UTC", dt.date(2026, 6, 1)))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            [armed] = await scheduler.tick()
+        clock.set(dt.datetime(2026, 6, 3, tzinfo=UTC))
+        async with Scheduler(runs, clock=clock, catch_up="none") as scheduler:
+            done = await scheduler.tick()
+        assert [f.what for f in done][-1] == "expired"
+        assert (await runs.get(job)).state == "Expired"
+        waiting = await runs.get(armed.run_id or 0)
+        assert waiting.state == "Expired" and waiting.containers["ping"].state == "Stopped"
+
+
+async def test_resuming_after_the_end_date_expires_the_job() -> None:
+    clock = ManualClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        job = await deployed(runs, sched_a, Schedule("0 * * * *", "UTC", dt.date(2026, 6, 1)))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            await scheduler.tick()
+            await pause_job(runs, "sched-a")
+            clock.set(dt.datetime(2026, 6, 2, 12, tzinfo=UTC))
+            assert await resume_job(runs, "sched-a", clock=clock)
+            done = await scheduler.tick()
+        assert [f.what for f in done if f.what != "skipped"] == ["expired"]
+        assert (await runs.get(job)).state == "Expired"
+
+
+@pytest.mark.parametrize("policy", ["latest", "all"])
+async def test_a_resume_never_catches_up_a_job_that_was_never_armed(
+    policy: Literal["latest", "all"],
+) -> None:
+    clock = ManualClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        await deployed(runs, sched_a, Schedule("0 * * * *"))
+        await pause_job(runs, "sched-a")  # before any scheduler armed it
+        clock.set(dt.datetime(2026, 6, 1, 14, 30, tzinfo=UTC))
+        await resume_job(runs, "sched-a", clock=clock)
+        async with Scheduler(runs, clock=clock, catch_up=policy) as scheduler:
+            done = await scheduler.tick()
+        assert [(f.what, f"{f.due_at:%H:%M}") for f in done] == [("armed", "15:00")]
+
+
+async def test_catch_up_across_the_repeated_hour_lists_both_of_its_due_times() -> None:
+    """London, 2026-10-25: 01:30 comes twice (BST, then GMT); an hourly job down over it skips
+    both, as two instants."""
+    zone = "Europe/London"
+    clock = ManualClock(dt.datetime(2026, 10, 24, 23, 45, tzinfo=UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        await deployed(runs, sched_a, Schedule("30 * * * *", zone))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            await scheduler.tick()  # armed for 01:30 BST (00:30Z)
+        clock.set(dt.datetime(2026, 10, 25, 2, 45, tzinfo=UTC))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            done = await scheduler.tick()
+            await settle(scheduler)
+    skipped = [f.due_at for f in done if f.what == "skipped"]
+    fired = [f.due_at for f in done if f.what == "fired"]
+    assert [f"{t:%H:%M}" for t in fired] == ["02:30"]  # UTC: 02:30 GMT
+    assert [f"{t.astimezone(UTC):%H:%M}" for t in skipped if t is not None] == [
+        "00:30",  # 01:30 BST
+        "01:30",  # 01:30 GMT
+    ]
+
+
+async def test_latest_fires_once_after_more_missed_times_than_it_lists() -> None:
+    clock = ManualClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        await deployed(runs, sched_a, Schedule("* * * * *"))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            await scheduler.tick()
+        clock.advance(dt.timedelta(minutes=2500))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            done = await scheduler.tick()
+            await settle(scheduler)
+    fired = [f.due_at for f in done if f.what == "fired"]
+    assert fired == [clock.now().replace(second=0)]  # the latest, once
+    assert len([f for f in done if f.what == "skipped"]) == 1000  # MAX_SKIPPED listed
+
+
+async def test_an_older_deploy_left_active_is_retired_and_undeploy_ends_them_all() -> None:
+    """A deploy that died before it retired the one it replaced leaves two active deploys of a
+    name: the scheduler retires the older, and undeploy ends every one."""
+    clock = ManualClock(dt.datetime(2026, 6, 1, 9, 30, tzinfo=UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        old = await deployed(runs, sched_a, Schedule("0 * * * *"))
+        definition = definition_of(sched_a.build())
+        definition["schedule"] = Schedule("30 * * * *").to_dict()
+        newer = await runs.create(  # as _record_ready writes it, without the retire
+            "datatailr", operation="deploy", name="sched-a", params={"workflow": definition}
+        )
+        async with Scheduler(runs, clock=clock) as scheduler:
+            done = await scheduler.tick()
+        assert [(f.what, f.deploy_run) for f in done] == [("armed", newer.run_id)]
+        assert (await runs.get(old)).state == "Stopped"
+        third = await runs.create(
+            "datatailr", operation="deploy", name="sched-a", params={"workflow": definition}
+        )
+        await undeploy_job(runs, "sched-a")
+        assert {(await runs.get(r)).state for r in (newer.run_id, third.run_id)} == {"Stopped"}
+
+
+REDEPLOYED = """
+from lifecycle import task, workflow
+
+@task()
+def say() -> str:
+    return "{word}"
+
+@workflow(name="redeployed", schedule="0 * * * *")
+def redeployed() -> None:
+    say()
+"""
+
+
+async def test_a_running_scheduler_fires_the_code_of_a_redeploy(tmp_path: Path) -> None:
+    """The scheduler process loaded version 1's module; version 2 changed the file: it loads
+    it again rather than fail every firing until it is restarted."""
+    path = tmp_path / f"redeployed_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(REDEPLOYED.format(word="one"), encoding="utf-8")
+    clock = ManualClock(dt.datetime.now(UTC))
+    async with lifecycle.AsyncRuns() as runs:
+        await lifecycle.deploy(runs, str(path))
+        async with Scheduler(runs, clock=clock) as scheduler:
+            for word in ("one", "two"):
+                if word == "two":
+                    path.write_text(REDEPLOYED.format(word=word), encoding="utf-8")
+                    assert (await lifecycle.deploy(runs, str(path))).job_version == 2
+                ticked = await scheduler.tick()
+                assert [f.what for f in ticked] == ["armed"], ticked
+                [armed] = ticked
+                assert armed.due_at is not None
+                clock.set(armed.due_at)
+                fired = [f for f in await scheduler.tick() if f.what in ("fired", "failed")]
+                assert [f.what for f in fired] == ["fired"], fired
+                run = await scheduler.engine.wait(fired[0].run_id or 0)
+                assert run.state == "Completed"
+                result = await lifecycle.load_result(runs, run.run_id, "say")
+                assert result == word
