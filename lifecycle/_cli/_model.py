@@ -282,8 +282,14 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
             tg.start_soon(last_runs, name, groups)
     heads = await runs.store.read([run_stream(rows[0].run_id) for rows in recent.values()])
     tasks = {r.stream: len(r.event.containers) for r in heads if isinstance(r.event, ev.Requested)}
+    deploys = {  # a job's newest deploy run among its recent runs: its schedule's ledger
+        run_stream(rows[0].run_id): next((r.run_id for r in rows if r.operation == "deploy"), None)
+        for rows in recent.values()
+    }
     schedules = {
-        r.stream: await with_ledger(runs, schedule_info(_recorded_schedule(r.event)), r)
+        r.stream: await with_ledger(
+            runs, schedule_info(_recorded_schedule(r.event)), r, deploys.get(r.stream)
+        )
         for r in heads
         if isinstance(r.event, ev.Requested) and _recorded_schedule(r.event)
     }
@@ -312,16 +318,16 @@ async def job_rows(runs: AsyncRuns) -> list[JobRow]:
 
 
 async def with_ledger(
-    runs: AsyncRuns, info: ScheduleInfo | None, head: ev.Recorded
+    runs: AsyncRuns, info: ScheduleInfo | None, head: ev.Recorded, fallback: int | None = None
 ) -> ScheduleInfo | None:
     """``info`` with what the scheduler recorded, found from the job's latest run ``head``: a
-    deploy run is the ledger itself, a run the scheduler armed names it (``deploy_run``); a run
-    started by hand says nothing of it."""
+    deploy run is the ledger itself, a run the scheduler armed names it (``deploy_run``); after
+    a run started by hand, the job's newest deploy run ``fallback`` (if the caller knows one)."""
     req = head.event
     if info is None or not isinstance(req, ev.Requested):
         return info
     run_id = int(head.stream.partition("-")[2])
-    deploy_run = run_id if req.operation == "deploy" else req.params.get("deploy_run")
+    deploy_run = run_id if req.operation == "deploy" else req.params.get("deploy_run", fallback)
     if not isinstance(deploy_run, int):
         return info
     from lifecycle._schedule import as_schedule
@@ -382,7 +388,10 @@ async def job_detail(runs: AsyncRuns, name: str) -> JobDetail:
         tasks=tasks,
         edges=edges,
         schedule=await with_ledger(
-            runs, schedule_info(schedule), (await runs.store.read([run_stream(latest.run_id)]))[0]
+            runs,
+            schedule_info(schedule),
+            (await runs.store.read([run_stream(latest.run_id)]))[0],
+            next((r.run_id for r in rows if r.operation == "deploy"), None),
         ),
         versions=[
             VersionInfo(

@@ -145,6 +145,10 @@ def test_the_scheduler_and_job_commands(tmp_path: Path) -> None:
     assert shown["last_run_id"] == armed
     assert "armed (run" in cli("job", "get", "greet", store=url).stdout
     assert cli("scheduler", "--once", store=url).stdout == ""  # nothing is due yet
+    by_hand = cli("run", "greet", store=url, cwd=tmp_path)  # a run by hand: the schedule stays
+    assert by_hand.returncode == 0, by_hand.stderr
+    shown = json.loads(cli("job", "get", "greet", "--json", store=url).stdout)
+    assert shown["schedule"]["status"] == "armed" and shown["schedule"]["armed_run"] == armed
 
     assert cli("job", "pause", "greet", store=url).stdout.strip() == "paused greet"
     assert "already paused" in cli("job", "pause", "greet", store=url).stdout
