@@ -26,10 +26,11 @@ Schedulers on one store: each tick, a scheduler takes (or renews) the lease ``SC
 (a key no run has) and only the holder arms and fires; the others stand by and take over within
 the lease's time to live once it dies. The checks above make a stalled former holder harmless.
 
-Paused jobs (``SchedulePaused``, :func:`pause_job`) are left alone; :func:`resume_job` re-arms
-the waiting run at the first due time after the resume (the ones in between are skipped, not
-caught up).
-:func:`undeploy_job` ends the job and its waiting run ``Stopped``. A run started by hand
+Paused jobs (``SchedulePaused``, :func:`pause_job`) are left alone; :func:`resume_job`
+records ``ScheduleResumed(at=now)``, and nothing before that point is caught up (the due times
+it passed over are recorded as skipped). :func:`undeploy_job` ends the job and its waiting run
+``Stopped`` (the ledger first, so a concurrent arming is refused). A redeploy (``_deploy``)
+retires the job it replaces and arms after the last time that one fired. A run started by hand
 (``lifecycle run NAME``) is not in the ledger and changes nothing here.
 
 Time comes from a clock object (:class:`SystemClock`; tests use :class:`ManualClock`, and
