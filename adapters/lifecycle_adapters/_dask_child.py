@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import pickle
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +82,8 @@ def _limit_self() -> None:
 def main(argv: list[str]) -> int:
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).parent.resolve():
         del sys.path[0]  # run as a script: its directory (with a ``dask.py``) shadows packages
+    from lifecycle._call_outcome import write_error, write_value  # noqa: PLC0415  (path first)
+
     _limit_self()
     inp, out = Path(argv[1]), Path(argv[2])
     try:
@@ -92,21 +93,8 @@ def main(argv: list[str]) -> int:
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             out.write_bytes(pickle.dumps(("ok", None)))
             return 0
-        tb = traceback.format_exc()
-        sys.stderr.write(tb)
-        sys.stderr.flush()
-        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        out.write_bytes(pickle.dumps(("error", message, tb)))
-        return 1
-    try:
-        data = pickle.dumps(("ok", value), protocol=5)
-    except Exception as exc:
-        message = f"the result ({type(value).__name__}) cannot be serialized: {exc}"
-        sys.stderr.write(message + "\n")
-        out.write_bytes(pickle.dumps(("error", message, "")))
-        return 1
-    out.write_bytes(data)
-    return 0
+        return write_error(out, exc)
+    return write_value(out, value)
 
 
 if __name__ == "__main__":

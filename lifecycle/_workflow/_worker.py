@@ -13,9 +13,10 @@ import os
 import pickle
 import runpy
 import sys
-import traceback
 import types
 from pathlib import Path
+
+from lifecycle._call_outcome import write_error, write_value
 
 __all__ = ["main"]
 
@@ -38,20 +39,8 @@ def main(argv: list[str]) -> int:
         fn, args, kwargs = pickle.loads(inp.read_bytes())
         value = fn(*args, **kwargs)
     except BaseException as exc:
-        tb = traceback.format_exc()
-        sys.stderr.write(tb)
-        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        out.write_bytes(pickle.dumps(("error", message, tb)))
-        return 1
-    try:
-        data = pickle.dumps(("ok", value), protocol=5)
-    except Exception as exc:
-        message = f"the result ({type(value).__name__}) cannot be serialized: {exc}"
-        sys.stderr.write(message + "\n")
-        out.write_bytes(pickle.dumps(("error", message, "")))
-        return 1
-    out.write_bytes(data)
-    return 0
+        return write_error(out, exc)
+    return write_value(out, value)
 
 
 if __name__ == "__main__":
