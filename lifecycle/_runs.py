@@ -422,7 +422,14 @@ class AsyncRuns:
                 ids(f"along:{i}") if ids is not None else ev.new_event_id()
                 for i in range(len(facts))
             )
-            more, rows, _ = self._prepare(other, [(None, facts)], other_ids, now)
+            try:
+                more, rows, _ = self._prepare(other, [(None, facts)], other_ids, now)
+            except (InvalidTransition, ConcurrencyError):
+                # the other run moved on: refused, unless this create was made before
+                made = None if key is None else await self._made_with(key, other, len(writes))
+                if made is None:
+                    raise
+                return made
             writes += more
             summaries += rows
         try:
@@ -441,6 +448,21 @@ class AsyncRuns:
                 run.stream(record.stream.partition("/")[2]).position = record.position
         self._cache[run_id] = run
         return run.view()
+
+    async def _made_with(self, key: str, other: RunFold, before: int) -> RunView | None:
+        """The run that ``create(key=key, along=...)`` made before, found from the ``along``
+        fact it left on ``other``: one append wrote the new run's stream and its containers'
+        (``before`` writes), then that fact, at consecutive positions."""
+        mark = f"{key}:along:0"
+        found = [r for r in await self.store.read([run_stream(other.run_id)]) if r.event_id == mark]
+        if not found:
+            return None
+        for record in await self.store.read_all(
+            after=max(0, found[0].position - before - 64), limit=before + 64
+        ):
+            if record.event_id == f"{key}:run:0" and record.stream.startswith("run-"):
+                return await self.get(int(record.stream.partition("-")[2]))
+        return None
 
     async def record(
         self,

@@ -579,3 +579,19 @@ async def test_create_along_is_one_append_that_checks_the_other_run(
     assert again == await runs.get(made.run_id)
     assert [r.run_id for r in await runs.list(name="child")] == [made.run_id]
     assert len(await runs.history(job.run_id)) == 2
+    await runs.abort(job.run_id)  # the other run moved on: a retry still finds the run it made
+    late = await runs.create(
+        "datatailr",
+        name="child",
+        then=[ev.ScheduleArmed()],
+        along=(job.run_id, lambda run_id: [ev.ScheduleArmed(run_id=run_id)]),
+        key="k1",
+    )
+    assert late.run_id == made.run_id
+    with pytest.raises(lifecycle.StreamClosed):  # a new decision on it is refused
+        await runs.create(
+            "datatailr",
+            name="child",
+            along=(job.run_id, lambda run_id: [ev.ScheduleArmed(run_id=run_id)]),
+            key="k2",
+        )
